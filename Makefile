@@ -1,0 +1,33 @@
+# Two entry points (README quick start): `make demo` and `make test`.
+# Both create .venv on first use and reuse it afterwards (re-installing only when a
+# requirements file changed).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+CONFIG ?= config.yml
+export HF_HUB_OFFLINE := 1
+export PYTHONUNBUFFERED := 1
+
+.PHONY: setup demo test bench clean-demo
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+# The whole pipeline on the bundled (synthetic) demo data.
+demo: $(STAMP)
+	$(PY) embed_dataset.py --config_path $(CONFIG)
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+bench: $(STAMP)
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# Remove generated demo artifacts (embeddings, predictors, outputs); inputs stay.
+clean-demo:
+	rm -rf data/demo/*.pt data/demo/*.pt.meta.json data/demo/predictors data/demo/output
