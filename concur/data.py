@@ -285,10 +285,12 @@ def load_dataset(config: Config, splits: tuple[str, ...] = SPLITS) -> Dataset:
                 i = np.flatnonzero(bad)[0]
                 raise ConcurError(f"{path}: row {_line(i)}: {col} '{df[col].iloc[i]}' is not described in {catalog.path}")
         first_rows = df.drop_duplicates("question_id")
-        for qid, line in zip(first_rows["question_id"], first_rows.index):
-            other = seen_split.get(qid)
-            if other is not None:
-                raise ConcurError(f"{path}: row {_line(line)}: question_id '{qid}' is also in the {other} split (a task belongs to exactly one split)")
+        other = first_rows["question_id"].map(seen_split)
+        clash = other.notna().to_numpy()
+        if clash.any():
+            i = np.flatnonzero(clash)[0]
+            raise ConcurError(f"{path}: row {_line(first_rows.index[i])}: question_id '{first_rows['question_id'].iloc[i]}' "
+                              f"is also in the {other.iloc[i]} split (a task belongs to exactly one split)")
         seen_split.update(dict.fromkeys(first_rows["question_id"], split))
 
     present = {split: set(df["strategy"].unique()) for split, (_, df) in frames.items()}
