@@ -1,0 +1,239 @@
+"""Routing: read the per-strategy prediction files and choose one strategy per task.
+
+The `pred_<strategy>.csv` files are joined on `question_id` into tasks x strategies
+matrices once; weighted routing then evaluates every weight at once, and budgeted
+routing calls the solvers in concur/solvers.py.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .config import Config
+from .errors import ConcurError
+from .solvers import Solution, _sorted_by_cost, min_feasible_budget, solve_global, solve_local
+
+# The reference repository's default sweep.
+DEFAULT_WEIGHTS = [0.95, 0.96, 0.97, 0.98, 0.99, 0.999, 0.9999, 0.99999, 1.0]
+PRED_COLUMNS = ("question_id", "model", "decoding", "gt_label", "pred_label", "pred_cls_prob", "gt_flops", "pred_flops")
+NUMERIC_COLUMNS = ("gt_label", "pred_cls_prob", "gt_flops", "pred_flops")
+PREDICT_HINT = "run `python predictor.py --strategy all --predict` first"
+_CHUNK_ELEMENTS = 1 << 22  # cap on weights x tasks x strategies held at once
+
+
+@dataclass
+class Predictions:
+    """One split's predictions as (tasks, strategies) matrices, rows in question_id order of the first file."""
+
+    split: str
+    question_ids: np.ndarray  # (n,) str
+    strategies: list[str]
+    prob: np.ndarray  # predicted P(correct)
+    pred_cost: np.ndarray  # predicted cost
+    label: np.ndarray  # realised correctness (gt_label)
+    cost: np.ndarray  # realised cost (gt_flops)
+
+    @property
+    def n_tasks(self) -> int:
+        return len(self.question_ids)
+
+
+def strategy_pool(config: Config) -> list[str]:
+    """The config's `strategies` list, else every strategy with training rows."""
+    if config.strategies is not None:
+        return list(dict.fromkeys(config.strategies))
+    from .data import load_dataset
+
+    return load_dataset(config, splits=("train",)).strategies
+
+
+def pred_path(output_path: str | Path, strategy: str, split: str = "test") -> Path:
+    prefix = "pred_" if split == "test" else f"pred_{split}_"
+    return Path(output_path) / f"{prefix}{strategy}.csv"
+
+
+def _read_pred(path: Path, strategy: str, split: str) -> pd.DataFrame:
+    if not path.is_file():
+        raise ConcurError(f"{path}: prediction file for strategy '{strategy}' ({split} split) not found; {PREDICT_HINT}")
+    try:
+        df = pd.read_csv(path, dtype={"question_id": str, "model": str, "decoding": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise ConcurError(f"{path}: cannot parse CSV: {str(err).splitlines()[0]}") from None
+    missing = [c for c in PRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise ConcurError(f"{path}: missing column '{missing[0]}' (required: {', '.join(PRED_COLUMNS)})")
+    if df.empty:
+        raise ConcurError(f"{path}: no data rows")
+    df["question_id"] = df["question_id"].astype(str).str.strip()
+    for col in NUMERIC_COLUMNS:
+        num = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(num)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ConcurError(f"{path}: row {i + 2}: column '{col}' is not a finite number: {df[col].iloc[i]!r}")
+        df[col] = num
+    names = (df["model"].astype(str).str.strip() + "_" + df["decoding"].astype(str).str.strip()).to_numpy()
+    wrong = names != strategy
+    if wrong.any():
+        i = int(np.flatnonzero(wrong)[0])
+        raise ConcurError(f"{path}: row {i + 2}: strategy '{names[i]}' does not match the file name (expected '{strategy}')")
+    dup = df["question_id"].duplicated().to_numpy()
+    if dup.any():
+        i = int(np.flatnonzero(dup)[0])
+        raise ConcurError(f"{path}: row {i + 2}: duplicate question_id '{df['question_id'].iloc[i]}'")
+    return df
+
+
+def load_predictions(output_path: str | Path, strategies: list[str], split: str = "test") -> Predictions:
+    """Read pred files for `strategies` and join them on question_id (same task set required)."""
+    if not strategies:
+        raise ConcurError("routing: the strategy pool is empty (config key 'strategies' or training rows)")
+    frames = [_read_pred(pred_path(output_path, s, split), s, split) for s in strategies]
+    first_path = pred_path(output_path, strategies[0], split)
+    qids = pd.Index(frames[0]["question_id"])
+    n, S = len(qids), len(strategies)
+    mats = {c: np.empty((n, S)) for c in NUMERIC_COLUMNS}
+    for j, (s, df) in enumerate(zip(strategies, frames)):
+        path = pred_path(output_path, s, split)
+        pos = qids.get_indexer(df["question_id"])
+        if (pos < 0).any():
+            i = int(np.flatnonzero(pos < 0)[0])
+            raise ConcurError(f"{path}: row {i + 2}: extra task question_id '{df['question_id'].iloc[i]}' is not in {first_path}")
+        if len(df) != n:
+            absent = qids.difference(pd.Index(df["question_id"]), sort=False)
+            raise ConcurError(f"{path}: task question_id '{absent[0]}' is missing (it is in {first_path})")
+        for c in NUMERIC_COLUMNS:
+            mats[c][pos, j] = df[c].to_numpy()
+    return Predictions(split, qids.to_numpy(dtype=object), list(strategies), mats["pred_cls_prob"],
+                       mats["pred_flops"], mats["gt_label"], mats["gt_flops"])
+
+
+# ------------------------------------------------------------ weighted routing
+def check_weights(weights: list[float]) -> np.ndarray:
+    w = np.asarray(weights, dtype=np.float64)
+    bad = ~np.isfinite(w) | (w < 0) | (w > 1)
+    if bad.any():
+        raise ConcurError(f"--weight: weights must be in [0, 1], got {w[bad][0]}")
+    return w
+
+
+def check_lambdas(lambdas: list[float]) -> np.ndarray:
+    lam = np.asarray(lambdas, dtype=np.float64)
+    bad = ~np.isfinite(lam) | (lam < 0)
+    if bad.any():
+        raise ConcurError(f"--lambda: values must be finite and >= 0, got {lam[bad][0]}")
+    return lam
+
+
+def route_scores(prob: np.ndarray, cost: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Choices (len(a), n): per task argmax a*p - b*c; ties go to the cheaper strategy.
+
+    Columns are pre-sorted per task by (cost, -p), so numpy's first-max argmax is the
+    cheapest among ties. Weights are processed in chunks to bound memory.
+    """
+    a = np.atleast_1d(np.asarray(a, dtype=np.float64))
+    b = np.atleast_1d(np.asarray(b, dtype=np.float64))
+    n, S = prob.shape
+    order = _sorted_by_cost(prob, cost)
+    ps = np.take_along_axis(prob, order, axis=1)
+    cs = np.take_along_axis(cost, order, axis=1)
+    out = np.empty((len(a), n), dtype=np.int64)
+    step = max(1, _CHUNK_ELEMENTS // max(1, n * S))
+    for k in range(0, len(a), step):
+        ak, bk = a[k:k + step, None, None], b[k:k + step, None, None]
+        out[k:k + step] = (ak * ps - bk * cs).argmax(axis=2)
+    return np.take_along_axis(np.broadcast_to(order, (len(a), n, S)), out[:, :, None], axis=2)[:, :, 0]
+
+
+def route_weighted(prob: np.ndarray, cost: np.ndarray, weights) -> np.ndarray:
+    """Reference score W*p - (1-W)*c for every weight at once -> (W, n) choices."""
+    w = check_weights(weights)
+    return route_scores(prob, cost, w, 1.0 - w)
+
+
+def route_lambda(prob: np.ndarray, cost: np.ndarray, lambdas) -> np.ndarray:
+    """Score p - lambda*c (lambda = accuracy points given up per unit of cost)."""
+    lam = check_lambdas(lambdas)
+    return route_scores(prob, cost, np.ones_like(lam), lam)
+
+
+def weight_grid(extra: list[float] | None = None, size: int = 400) -> np.ndarray:
+    """Dense weight grid for --target_cost: 1 - W spans 1 .. 1e-9 geometrically, plus 0 and 1."""
+    grid = np.concatenate([[0.0, 1.0], 1.0 - np.geomspace(1.0, 1e-9, size)])
+    if extra:
+        grid = np.concatenate([grid, np.asarray(extra, dtype=np.float64)])
+    return np.unique(grid)
+
+
+def pick_weight_for_target(val: Predictions, target_cost: float, candidates: np.ndarray) -> tuple[float, float]:
+    """The candidate weight whose routed mean *predicted-choice realised* validation cost is closest to target.
+
+    Uses validation realised cost (gt_flops of the validation predictions) so the
+    operating point is tuned on validation, never on test. Returns (weight, val cost).
+    """
+    choices = route_weighted(val.prob, val.pred_cost, candidates)
+    rows = np.arange(val.n_tasks)
+    spend = val.cost[rows[None, :], choices].mean(axis=1)
+    k = int(np.argmin(np.abs(spend - target_cost)))
+    return float(candidates[k]), float(spend[k])
+
+
+# ------------------------------------------------------------ budgeted routing
+def batch_slices(n: int, num_batches: int) -> list[slice]:
+    """K contiguous batches whose sizes differ by at most one."""
+    if num_batches < 1:
+        raise ConcurError(f"--num_batches must be >= 1, got {num_batches}")
+    if num_batches > n:
+        raise ConcurError(f"--num_batches {num_batches} is larger than the number of tasks ({n})")
+    edges = np.linspace(0, n, num_batches + 1).round().astype(int)
+    return [slice(int(edges[k]), int(edges[k + 1])) for k in range(num_batches)]
+
+
+@dataclass
+class BudgetResult:
+    choice: np.ndarray
+    solutions: list[Solution]
+
+    @property
+    def solver(self) -> str:
+        return ", ".join(dict.fromkeys(s.solver for s in self.solutions))
+
+    @property
+    def lp_bound(self) -> float | None:
+        b = [s.lp_bound for s in self.solutions]
+        return None if any(x is None for x in b) else float(sum(b))
+
+    @property
+    def gap(self) -> float | None:
+        g = [s.gap for s in self.solutions]
+        return None if any(x is None for x in g) else float(sum(g))
+
+
+def route_budget(prob: np.ndarray, cost: np.ndarray, budget_per_task: float, mode: str = "global",
+                 num_batches: int = 1, solver: str = "auto", time_limit: float = 60.0,
+                 exact_max_tasks: int = 20000) -> BudgetResult:
+    """Budgeted routing on predicted costs; global batches each get budget_per_task x size."""
+    if not np.isfinite(budget_per_task):
+        raise ConcurError(f"--budget must be a finite number, got {budget_per_task}")
+    n = prob.shape[0]
+    if mode == "local":
+        sol = solve_local(prob, cost, budget_per_task)
+        return BudgetResult(sol.choice, [sol])
+    if mode != "global":
+        raise ConcurError(f"--mode must be global or local, got {mode!r}")
+    parts = batch_slices(n, num_batches)
+    need = max(min_feasible_budget(cost[sl]) / (sl.stop - sl.start) for sl in parts)
+    if need > budget_per_task + 1e-9 * max(1.0, abs(budget_per_task)):
+        where = "" if num_batches == 1 else f" with {num_batches} batches"
+        raise ConcurError(f"--budget {budget_per_task:g} is infeasible{where}: even the cheapest predicted strategy per task "
+                          f"needs more; minimum feasible budget per task is {need:.6g}")
+    choice = np.empty(n, dtype=np.int64)
+    sols = []
+    for sl in parts:
+        sol = solve_global(prob[sl], cost[sl], budget_per_task * (sl.stop - sl.start), solver, time_limit, exact_max_tasks)
+        choice[sl] = sol.choice
+        sols.append(sol)
+    return BudgetResult(choice, sols)

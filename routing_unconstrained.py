@@ -1,0 +1,99 @@
+"""Step 4a: weighted (unconstrained) routing over a sweep of weights.
+
+Per test task, pick the strategy maximising W * P(correct) - (1 - W) * cost using the
+predictions in <output_path>/pred_<strategy>.csv (ties -> cheaper strategy), then
+report realised accuracy and mean cost from the files' ground truth.
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pandas as pd
+
+from concur.config import load_config
+from concur.errors import ConcurError, cli_main
+from concur.evaluation import format_line, format_shares, print_reference_rows, reference_rows, shares, summarise
+from concur.io import write_csv_atomic
+from concur.plotting import plot_accuracy_cost
+from concur.routing import (DEFAULT_WEIGHTS, check_lambdas, check_weights, load_predictions, pick_weight_for_target,
+                            route_lambda, route_weighted, strategy_pool, weight_grid)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config_path", default="config.yml", help="config file (default: config.yml)")
+    p.add_argument("--weight", nargs="+", type=float, default=None,
+                   help="weights W in [0, 1] (preference for accuracy over cost); default: config routing.weights, "
+                        f"else the reference list {DEFAULT_WEIGHTS}")
+    p.add_argument("--lambda", dest="lambdas", nargs="+", type=float, default=None,
+                   help="instead of weights: lambda >= 0, accuracy points given up per unit of cost "
+                        "(score = P(correct) - lambda * cost; W = 1 / (1 + lambda))")
+    p.add_argument("--target_cost", nargs="+", type=float, default=None,
+                   help="mean cost per task to aim for: picks the weight whose VALIDATION spend "
+                        "(pred_val_<strategy>.csv) is closest, then reports its test result")
+    p.add_argument("--no_plot", action="store_true", help="do not write the PNG plot")
+    return p.parse_args(argv)
+
+
+@cli_main
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.weight is not None and args.lambdas is not None:
+        raise ConcurError("--weight and --lambda are alternatives; give one of them")
+    cfg = load_config(args.config_path)
+    pool = strategy_pool(cfg)
+    test = load_predictions(cfg.output_path, pool, "test")
+    weights = args.weight if args.weight is not None else (cfg.routing.weights or DEFAULT_WEIGHTS)
+
+    rows: list[dict] = []
+    if args.lambdas is not None:
+        lam = check_lambdas(args.lambdas)
+        choices = route_lambda(test.prob, test.pred_cost, lam)
+        tags = [f"lambda: {v:g}" for v in lam]
+        sweep = [{"weight": 1.0 / (1.0 + v), "lambda": v} for v in lam]
+    else:
+        w = check_weights(weights)
+        choices = route_weighted(test.prob, test.pred_cost, w)
+        tags = [f"weight: {v:g}" for v in w]
+        sweep = [{"weight": v, "lambda": (1.0 - v) / v if v > 0 else np.inf} for v in w]
+
+    if args.target_cost:
+        val = load_predictions(cfg.output_path, pool, "val")
+        cands = weight_grid(list(np.atleast_1d(weights)) if args.lambdas is None else None)
+        picked = [pick_weight_for_target(val, t, cands) for t in args.target_cost]
+        tw = np.array([p[0] for p in picked])
+        choices = np.concatenate([choices, route_weighted(test.prob, test.pred_cost, tw)])
+        for t, (wt, vc) in zip(args.target_cost, picked):
+            tags.append(f"weight: {wt:.9g} (target cost {t:g}; validation cost {vc:.2f})")
+            sweep.append({"weight": wt, "lambda": (1.0 - wt) / wt if wt > 0 else np.inf, "target_cost": t, "val_cost": vc})
+
+    stats = summarise(test, choices)
+    share = shares(choices, len(pool))
+    print(f"Routing {test.n_tasks} test tasks over {len(pool)} strategies (score = W * P(correct) - (1 - W) * cost; "
+          f"cost in {cfg.cost_unit})")
+    for k, tag in enumerate(tags):
+        print(format_line(tag, test.n_tasks, stats["accuracy"][k], stats["cost"][k]))
+        rows.append({"kind": "routing" if "target_cost" not in sweep[k] else "target_cost", "name": tag, **sweep[k],
+                     "n_tasks": test.n_tasks, **{key: float(v[k]) for key, v in stats.items()},
+                     **{f"share_{s}": float(share[k, j]) for j, s in enumerate(pool)}})
+    ref = reference_rows(test)
+    print("-- reference rows (same test tasks) --")
+    for line in print_reference_rows(ref):
+        print(line)
+    print("-- routing distribution (share of tasks per strategy) --")
+    for k, tag in enumerate(tags):
+        print(f"{tag}: {format_shares(pool, share[k])}")
+    rows += ref
+
+    out = cfg.output_path / "routing_unconstrained.csv"
+    write_csv_atomic(out, pd.DataFrame(rows))
+    print(f"wrote {out}")
+    if not args.no_plot:
+        png = cfg.output_path / "routing_unconstrained.png"
+        plot_accuracy_cost(png, rows, "Unconstrained routing (test)", "weight sweep", cfg.cost_unit)
+        print(f"wrote {png}")
+
+
+if __name__ == "__main__":
+    main()
