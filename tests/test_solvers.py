@@ -1,0 +1,124 @@
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from concur.errors import ConcurError
+from concur.solvers import (min_feasible_budget, nondominated, solve_exact, solve_fast, solve_global, solve_local,
+                            upper_hull)
+
+
+def brute_force(p, c, budget):
+    """Optimal objective by enumerating every assignment (tiny instances only)."""
+    n, S = p.shape
+    combos = np.array(list(itertools.product(range(S), repeat=n)))
+    rows = np.arange(n)
+    P, C = p[rows, combos].sum(1), c[rows, combos].sum(1)
+    ok = C <= budget + 1e-9
+    return P[ok].max()
+
+
+def random_instance(rng, n_max=5, s_max=4):
+    n, S = rng.integers(1, n_max + 1), rng.integers(1, s_max + 1)
+    # rounded values create ties and dominated options on purpose
+    p = rng.random((n, S)).round(int(rng.integers(1, 3)))
+    c = (rng.random((n, S)) * 10).round(int(rng.integers(0, 2)))
+    lo, hi = min_feasible_budget(c), c.max(1).sum()
+    return p, c, lo + rng.random() * (hi - lo)
+
+
+def test_exact_matches_brute_force_and_fast_within_certified_gap():
+    rng = np.random.default_rng(0)
+    for _ in range(150):
+        p, c, B = random_instance(rng)
+        opt = brute_force(p, c, B)
+        e, f = solve_exact(p, c, B), solve_fast(p, c, B)
+        assert e.cost <= B + 1e-9 and f.cost <= B + 1e-9
+        assert e.objective == pytest.approx(opt, abs=1e-9)
+        assert f.objective <= opt + 1e-9
+        assert f.lp_bound >= opt - 1e-9  # certified upper bound
+        assert opt - f.objective <= f.gap + 1e-9
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 5).flatmap(lambda n: st.integers(1, 4).flatmap(lambda s: st.tuples(
+    arrays(np.float64, (n, s), elements=st.floats(0, 1, width=16)),
+    arrays(np.float64, (n, s), elements=st.floats(0, 20, width=16)),
+    st.floats(0, 1)))))
+def test_property_fast_and_exact(inst):
+    p, c, t = inst
+    B = min_feasible_budget(c) + t * (c.max(1).sum() - min_feasible_budget(c))
+    opt = brute_force(p, c, B)
+    f = solve_fast(p, c, B)
+    e = solve_exact(p, c, B)
+    assert f.cost <= B + 1e-9 * max(1, B) and e.cost <= B + 1e-9 * max(1, B)
+    assert f.objective <= opt + 1e-9 <= f.lp_bound + 2e-9
+    assert e.objective == pytest.approx(opt, abs=1e-7)
+
+
+def test_budget_never_exceeded_on_predicted_cost_large():
+    rng = np.random.default_rng(1)
+    p, c = rng.random((3000, 10)), rng.uniform(0, 50, (3000, 10))
+    for per_task in (5.0, 12.0, 30.0):
+        for sol in (solve_fast(p, c, per_task * 3000), solve_global(p, c, per_task * 3000, "exact", 30)):
+            assert sol.cost <= per_task * 3000 * (1 + 1e-12)
+            assert sol.gap >= 0 and sol.gap < 1.0  # optimal up to (less than) one task
+
+
+def test_generous_budget_gives_best_strategy_ties_cheaper():
+    p = np.array([[0.5, 0.9, 0.9], [0.2, 0.2, 0.1]])
+    c = np.array([[1.0, 5.0, 3.0], [4.0, 2.0, 1.0]])
+    for sol in (solve_fast(p, c, 100), solve_exact(p, c, 100)):
+        assert sol.choice.tolist() == [2, 1]  # equal p -> the cheaper one
+        assert sol.optimal
+
+
+def test_infeasible_budget_names_minimum():
+    c = np.array([[2.0, 3.0], [4.0, 1.0]])
+    with pytest.raises(ConcurError, match="minimum feasible budget per task: 1.5"):
+        solve_fast(np.ones_like(c), c, 2.9)
+    with pytest.raises(ConcurError, match="infeasible"):
+        solve_exact(np.ones_like(c), c, 2.9)
+    assert solve_fast(np.ones_like(c), c, 3.0).cost == 3.0  # exactly the minimum is feasible
+
+
+def test_local_mode_and_fallback():
+    p = np.array([[0.3, 0.8, 0.9], [0.4, 0.9, 0.9], [0.7, 0.2, 0.6]])
+    c = np.array([[1.0, 2.0, 9.0], [3.0, 2.5, 2.0], [8.0, 7.0, 7.0]])
+    sol = solve_local(p, c, 2.5)
+    # task 0: 0.9 too expensive -> 0.8; task 1: tie 0.9 -> cheaper (col 2);
+    # task 2: nothing fits -> cheapest (7.0, tie -> more probable col 2)
+    assert sol.choice.tolist() == [1, 2, 2]
+
+
+def test_upper_hull_vectorised_matches_definition():
+    rng = np.random.default_rng(3)
+    p, c = rng.random((200, 7)).round(1), rng.random((200, 7)).round(1)
+    order, ps, cs, keep = nondominated(p, c)
+    hull = upper_hull(ps, cs, keep)
+    for i in range(200):
+        pts = [(cs[i, k], ps[i, k]) for k in range(7) if hull[i, k]]
+        # hull vertices: strictly increasing cost and p, strictly decreasing slopes
+        assert all(b[0] > a[0] and b[1] > a[1] for a, b in zip(pts, pts[1:]))
+        slopes = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(pts, pts[1:])]
+        assert all(s1 > s2 for s1, s2 in zip(slopes, slopes[1:]))
+        # every option lies on or below the hull's piecewise-linear envelope
+        for k in range(7):
+            x, y = cs[i, k], ps[i, k]
+            if x < pts[0][0]:
+                continue
+            env = np.interp(x, [q[0] for q in pts], [q[1] for q in pts])
+            assert y <= env + 1e-12
+
+
+def test_auto_dispatch_by_size():
+    rng = np.random.default_rng(4)
+    p, c = rng.random((50, 4)), rng.random((50, 4))
+    B = 0.3 * 50
+    assert solve_global(p, c, B, "auto", exact_max_tasks=10).solver == "fast"
+    assert solve_global(p, c, B, "auto", exact_max_tasks=100).solver.startswith("exact")
+    with pytest.raises(ConcurError):
+        solve_global(p, c, B, "dp")
