@@ -67,12 +67,28 @@ SCHEMA: dict[str, Any] = {
         "milp_time_limit": (NUMBER, 60.0),
         "exact_max_tasks": ((int,), 20000),
     },
+    "collect": {
+        # outcome collection (collect_outcomes.py); see concur/collect/
+        "backend": ((str,), "auto"),
+        "batch_size": ((int, type(None)), None),  # null: 256 for vllm, 8 for transformers
+        "tensor_parallel_size": ((int,), 1),
+        "gpu_memory_utilization": (NUMBER, 0.9),
+        "device": ((str,), "auto"),
+        "dtype": ((str,), "auto"),
+        "temperature": (NUMBER, 0.0),  # 0 = greedy
+        "max_new_tokens": ((int, dict, type(None)), None),  # int, or decoding -> int
+        "split_fractions": ((list,), [0.7, 0.1, 0.2]),
+        "generations_dir": ((str, type(None)), None),  # null: <train CSV folder>/generations
+        "trust_remote_code": ((bool,), False),
+    },
 }
 
 CHOICES = {
     ("predictor", "selection"): ("logloss", "accuracy"),
     ("predictor", "cost_target"): ("log", "standardize", "raw"),
     ("routing", "solver"): ("auto", "exact", "fast"),
+    ("collect", "backend"): ("auto", "vllm", "transformers"),
+    ("collect", "dtype"): ("auto", "float32", "float16", "bfloat16"),
 }
 
 

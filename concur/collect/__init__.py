@@ -1,0 +1,1 @@
+"""Outcome collection: run strategies on tasks, grade the answers, measure the cost."""
