@@ -12,7 +12,7 @@ import pytest
 from concur.config import load_config
 from concur.data import load_dataset, task_text
 from concur.errors import ConcurError
-from concur.importers import import_source, prepare, split_by_task
+from concur.importers import prepare, split_by_task
 from concur.importers import mmlu_pro as mp
 from concur.importers import routellm as rl
 from concur.importers import routerbench as rb

@@ -2,6 +2,7 @@
 the proxy tokenizer, and the atomic writer of a ready dataset folder."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -23,24 +24,21 @@ OUTCOME_COLUMNS = ["question_id", "model", "decoding", "label", "flops"]
 # A token counter maps a batch of texts to their token counts (no truncation).
 TokenCounter = Callable[[Sequence[str]], np.ndarray]
 
-CONFIG_TEMPLATE = """\
-# Written by prepare_data.py (source: {source}). Paths are relative to this file.
-strategy_path: ./strategies.json
-strategy_emb_path: ./strategy_embeddings.pt
+# Where each reference config key points inside a written dataset folder.
+FOLDER_LAYOUT = {"strategy_path": "strategies.json", "strategy_emb_path": "strategy_embeddings.pt",
+                 "task_path": "task.json", "task_emb_path": "task_embeddings.pt",
+                 **{f"{s}_data_path": f"{s}.csv" for s in SPLIT_NAMES},
+                 "predictor_path": "predictors", "output_path": "output"}
 
-task_path: ./task.json
-task_emb_path: ./task_embeddings.pt
 
-train_data_path: ./train.csv
-val_data_path: ./val.csv
-test_data_path: ./test.csv
+def config_text(source: str, seed: int, cost_unit: str) -> str:
+    """The config.yml of a written folder: relative paths, the seed and the cost unit."""
+    from ..config import PATH_KEYS
 
-predictor_path: ./predictors
-output_path: ./output
-
-seed: {seed}
-cost_unit: "{cost_unit}"
-"""
+    lines = [f"# Written by prepare_data.py (source: {source}). Paths are relative to this file."]
+    lines += [f"{key}: ./{FOLDER_LAYOUT[key]}" for key in PATH_KEYS]
+    lines += [f"seed: {seed}", f"cost_unit: {json.dumps(cost_unit)}"]  # a JSON string is a YAML string
+    return "\n".join(lines) + "\n"
 
 
 @dataclass
@@ -192,8 +190,6 @@ def write_dataset(data: Imported, out_dir: str | os.PathLike, split_of: dict[str
     no half-written folder and an existing `out_dir` (with --force) is replaced whole.
     Returns the Dataset loaded during validation (its paths name the temp folder).
     """
-    import json
-
     from ..config import load_config
     from ..data import load_dataset
 
@@ -217,8 +213,7 @@ def write_dataset(data: Imported, out_dir: str | os.PathLike, split_of: dict[str
                 raise ConcurError(f"{data.source}: the {name} split is empty ({len(data.tasks)} tasks; "
                                   "adjust --val_frac/--test_frac or import more tasks)")
             part.to_csv(tmp / f"{name}.csv", index=False)
-        (tmp / "config.yml").write_text(CONFIG_TEMPLATE.format(source=data.source, seed=seed,
-                                                               cost_unit=data.cost_unit), encoding="utf-8")
+        (tmp / "config.yml").write_text(config_text(data.source, seed, data.cost_unit), encoding="utf-8")
         vc = pd.Series(split_of).value_counts()
         counts = {name: int(vc.get(name, 0)) for name in SPLIT_NAMES}
         info = {"source": data.source, "cost_unit": data.cost_unit, "seed": seed, "tasks": counts, **data.info}
