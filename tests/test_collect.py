@@ -41,7 +41,7 @@ TASKS = [
 ]
 
 
-def _build_tiny(path: Path, seed: int) -> None:
+def _build_tiny(path: Path, seed: int, hidden: int = 16) -> None:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -55,7 +55,7 @@ def _build_tiny(path: Path, seed: int) -> None:
     tok.train_from_iterator(corpus * 3, trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>")
     fast.save_pretrained(path)
-    cfg = LlamaConfig(vocab_size=len(fast), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+    cfg = LlamaConfig(vocab_size=len(fast), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
                       num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
                       bos_token_id=1, eos_token_id=2, pad_token_id=0, initializer_range=0.3)
     torch.manual_seed(seed)
@@ -461,3 +461,32 @@ def test_make_plan_writes_nothing_and_limits(tmp_path, tiny_models):
     assert plan.strategies == ["tinya_vanilla", "tinya_cot", "tinyb_vanilla", "tinyb_cot"]
     assert len(plan.split_rows["train"]) == 2 and list(plan.split_rows) == ["train"]
     assert _files(tmp_path) == before
+
+
+# ---------------------------------------------------------------------- vllm
+def _gpu_and_vllm() -> bool:
+    return backends_mod.vllm_available() and torch.cuda.is_available()
+
+
+@pytest.mark.skipif(not _gpu_and_vllm(), reason="needs vllm and a CUDA GPU (pip install -r requirements-gpu.txt)")
+def test_vllm_backend_matches_transformers_token_counts(tmp_path, tiny_models):
+    """The vllm backend on the same tiny model: same prompt tokens, rows and costs by the formula."""
+    # GPU attention kernels want a usual head size (64), so a slightly wider tiny model
+    _build_tiny(tmp_path / "tinyv", 0, hidden=128)
+    config = _make_project(tmp_path, {**tiny_models, "tinyb": tmp_path / "tinyv"})
+    text = config.read_text().replace("backend: transformers", "backend: vllm").replace("device: cpu", "dtype: float16")
+    config.write_text(text)
+    _, report = collect(load_config(config), ["tinyb_vanilla"], batch_size=4, progress=False)
+    rows = _all_rows(tmp_path / "data")
+    assert len(rows) == len(TASKS) and rows["generated_tokens"].between(1, MAX_NEW).all()
+    np.testing.assert_allclose(rows["flops"], 2 * 12345 * (rows["prompt_tokens"] + rows["generated_tokens"]) / 1e3)
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tmp_path / "tinyv")
+    side = read_side_file(tmp_path / "data" / "generations" / "tinyb_vanilla.jsonl")
+    assert all(r["backend"] == "vllm" for r in side)
+    plan = make_plan(load_config(config), ["tinyb_vanilla"])
+    spec = plan.decodings["vanilla"]
+    for r in side:
+        i = plan.tasks.index[r["question_id"]]
+        assert r["prompt_tokens"] == len(encode_prompt(tok, spec.render(TASKS[i], plan.golds[i].kind)))
