@@ -427,6 +427,9 @@ def test_bad_checkpoint(tmp_path, tiny_models, capsys, _import_script):
         "tinyb": {"description": "b", "params": 10}})
     _expect_bad(tmp_path, config, ["--strategy", "tinya_vanilla"], "checkpoint path './models/does-not-exist' does not exist", capsys)
     _expect_bad(tmp_path, config, ["--strategy", "tinyb_vanilla"], "model 'tinyb' has no 'checkpoint'", capsys)
+    (tmp_path / "models" / "empty").mkdir(parents=True)
+    config = _make_project(tmp_path, tiny_models, models={"tinya": {"description": "a", "checkpoint": "models/empty"}})
+    _expect_bad(tmp_path, config, ["--strategy", "tinya_vanilla"], "cannot load model/tokenizer", capsys)
 
 
 def test_bad_task_without_answer(tmp_path, tiny_models, capsys, _import_script):
