@@ -14,7 +14,7 @@ import pandas as pd
 
 from .config import Config
 from .errors import ConcurError
-from .solvers import Solution, _sorted_by_cost, min_feasible_budget, solve_global, solve_local
+from .solvers import Solution, min_feasible_budget, solve_global, solve_local, sort_options
 
 # The reference repository's default sweep.
 DEFAULT_WEIGHTS = [0.95, 0.96, 0.97, 0.98, 0.99, 0.999, 0.9999, 0.99999, 1.0]
@@ -131,21 +131,27 @@ def check_lambdas(lambdas: list[float]) -> np.ndarray:
 def route_scores(prob: np.ndarray, cost: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Choices (len(a), n): per task argmax a*p - b*c; ties go to the cheaper strategy.
 
-    Columns are pre-sorted per task by (cost, -p), so numpy's first-max argmax is the
-    cheapest among ties. Weights are processed in chunks to bound memory.
+    Options are pre-sorted per task by (cost, -p); a running max over the sorted
+    options with a strict '>' keeps the cheapest among equal scores. Weights are
+    processed in chunks of (weights x tasks) vectors to bound memory.
     """
     a = np.atleast_1d(np.asarray(a, dtype=np.float64))
     b = np.atleast_1d(np.asarray(b, dtype=np.float64))
     n, S = prob.shape
-    order = _sorted_by_cost(prob, cost)
-    ps = np.take_along_axis(prob, order, axis=1)
-    cs = np.take_along_axis(cost, order, axis=1)
+    order, ps, cs = sort_options(prob, cost)
     out = np.empty((len(a), n), dtype=np.int64)
-    step = max(1, _CHUNK_ELEMENTS // max(1, n * S))
-    for k in range(0, len(a), step):
-        ak, bk = a[k:k + step, None, None], b[k:k + step, None, None]
-        out[k:k + step] = (ak * ps - bk * cs).argmax(axis=2)
-    return np.take_along_axis(np.broadcast_to(order, (len(a), n, S)), out[:, :, None], axis=2)[:, :, 0]
+    step = max(1, _CHUNK_ELEMENTS // max(1, n))
+    for k0 in range(0, len(a), step):
+        ak, bk = a[k0:k0 + step, None], b[k0:k0 + step, None]
+        best = ak * ps[0] - bk * cs[0]
+        pos = np.zeros(best.shape, dtype=np.intp)
+        for j in range(1, S):
+            score = ak * ps[j] - bk * cs[j]
+            better = score > best
+            np.copyto(best, score, where=better)
+            pos[better] = j
+        out[k0:k0 + step] = order[pos, np.arange(n)[None, :]]
+    return out
 
 
 def route_weighted(prob: np.ndarray, cost: np.ndarray, weights) -> np.ndarray:

@@ -100,61 +100,80 @@ def _solution(prob, cost, choice, lp_bound, solver, optimal) -> Solution:
 
 
 # ---------------------------------------------------------------- hull pieces
-def _sorted_by_cost(prob: np.ndarray, cost: np.ndarray) -> np.ndarray:
-    """Per-row column order: cost ascending, then p descending (so ties favour cheap+probable)."""
-    return np.lexsort((-prob, cost), axis=1)
+# Hot paths work column-major: arrays are (S, n) so every step is a contiguous
+# vector op over all tasks; S (strategies) is small, n (tasks) is large.
+def sort_options(prob: np.ndarray, cost: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per task, options sorted by (cost asc, p desc, column asc); returns (order, ps, cs), each (S, n).
 
-
-def nondominated(prob: np.ndarray, cost: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Sort each row by cost and flag options not dominated by a cheaper-or-equal one.
-
-    Returns (order, p_sorted, c_sorted, keep): keep[i, k] is True when the k-th cheapest
-    option of task i is strictly more probable than every cheaper option.
+    Odd-even transposition sort across all tasks at once: S rounds of disjoint
+    compare-exchanges, far faster than argsort on many rows of ~10 entries.
     """
-    order = _sorted_by_cost(prob, cost)
-    ps = np.take_along_axis(prob, order, axis=1)
-    cs = np.take_along_axis(cost, order, axis=1)
+    n, S = prob.shape
+    # explicit copies: for n == 1 the transpose is already contiguous and would alias the input
+    cs = np.array(cost.T, dtype=np.float64, order="C", copy=True)
+    ps = np.array(prob.T, dtype=np.float64, order="C", copy=True)
+    order = np.repeat(np.arange(S, dtype=np.intp)[:, None], n, axis=1)
+    for r in range(S):
+        lo = r % 2
+        m = (S - lo) // 2
+        if m == 0:
+            continue
+        a, b = slice(lo, lo + 2 * m, 2), slice(lo + 1, lo + 2 * m, 2)
+        ca, cb, pa, pb = cs[a], cs[b], ps[a], ps[b]
+        swap = (ca > cb) | ((ca == cb) & (pa < pb))  # strict: equal keys keep column order
+        if not swap.any():
+            continue
+        for arr in (cs, ps, order):
+            x = arr[a].copy()
+            np.copyto(arr[a], arr[b], where=swap)
+            np.copyto(arr[b], x, where=swap)
+    return order, ps, cs
+
+
+def nondominated(ps: np.ndarray, cs: np.ndarray) -> np.ndarray:
+    """(S, n) mask over sorted options: strictly more probable than every cheaper option."""
     keep = np.ones(ps.shape, dtype=bool)
-    keep[:, 1:] = ps[:, 1:] > np.maximum.accumulate(ps, axis=1)[:, :-1]
-    return order, ps, cs, keep
+    keep[1:] = ps[1:] > np.maximum.accumulate(ps, axis=0)[:-1]
+    return keep
 
 
-def _neighbours(alive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index of the previous / next alive column per position (-1 / S when none)."""
-    n, s = alive.shape
-    idx = np.broadcast_to(np.arange(s), (n, s))
-    last = np.maximum.accumulate(np.where(alive, idx, -1), axis=1)
-    prev = np.full((n, s), -1, dtype=np.int64)
-    prev[:, 1:] = last[:, :-1]
-    first = np.minimum.accumulate(np.where(alive, idx, s)[:, ::-1], axis=1)[:, ::-1]
-    nxt = np.full((n, s), s, dtype=np.int64)
-    nxt[:, :-1] = first[:, 1:]
-    return prev, nxt
+def _fill(vals: np.ndarray, alive: np.ndarray, reverse: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Value of the previous (or next, if reverse) alive option per position, and whether one exists."""
+    S = alive.shape[0]
+    out = np.empty_like(vals)
+    has = np.zeros(alive.shape, dtype=bool)
+    ks = range(S - 1, -1, -1) if reverse else range(S)
+    first = ks[0]
+    last_v = vals[first].copy()
+    last_h = alive[first].copy()
+    out[first] = vals[first]
+    for k in list(ks)[1:]:
+        out[k] = last_v
+        has[k] = last_h
+        np.copyto(last_v, vals[k], where=alive[k])
+        last_h |= alive[k]
+    return out, has
 
 
-def upper_hull(ps: np.ndarray, cs: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """Vertices of each row's upper concave hull (rows sorted by cost, `keep` = non-dominated).
+def upper_hull(ps: np.ndarray, cs: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Upper concave hull of each task's sorted options (column-major, `keep` = non-dominated).
 
-    Iterative pruning across all rows at once: a point on or below the chord between its
-    alive neighbours is never a hull vertex, so all such points go in one pass; repeat
-    until stable (at most S passes).
+    Iterative pruning across all tasks at once: a point on or below the chord between
+    its alive neighbours is never a hull vertex, so all such points go in one pass;
+    repeat until stable. Returns (alive, prev_c, prev_p, has_prev) for the final hull.
     """
     alive = keep.copy()
-    n, s = alive.shape
-    rows = np.arange(n)[:, None]
     while True:
-        prev, nxt = _neighbours(alive)
-        inner = alive & (prev >= 0) & (nxt < s)
-        if not inner.any():
-            return alive
-        pi, ni = np.clip(prev, 0, s - 1), np.clip(nxt, 0, s - 1)
-        c0, p0 = cs[rows, pi], ps[rows, pi]
-        c2, p2 = cs[rows, ni], ps[rows, ni]
-        # slope(prev, j) <= slope(j, next)  <=>  point j not strictly above the chord
-        cross = (cs - c0) * (p2 - ps) - (ps - p0) * (c2 - cs)
-        drop = inner & (cross >= 0)
+        pc, has_prev = _fill(cs, alive, False)
+        pp, _ = _fill(ps, alive, False)
+        nc, has_next = _fill(cs, alive, True)
+        np_, _ = _fill(ps, alive, True)
+        # slope(prev, k) <= slope(k, next)  <=>  point k not strictly above the chord
+        cross = (cs - pc) * (np_ - ps) - (ps - pp) * (nc - cs)
+        drop = alive & has_prev & has_next & (cross >= 0)
+        del nc, np_, cross, has_next
         if not drop.any():
-            return alive
+            return alive, pc, pp, has_prev
         alive &= ~drop
 
 
@@ -163,79 +182,84 @@ def solve_fast(prob: np.ndarray, cost: np.ndarray, budget: float) -> Solution:
     prob, cost = _check(prob, cost)
     check_feasible(cost, budget)
     n, s = prob.shape
-    order, ps, cs, keep = nondominated(prob, cost)
-    hull = upper_hull(ps, cs, keep)
-    del keep
-    # Hull vertices per row, compacted to the left (they stay in cost order).
-    nv = hull.sum(axis=1)
-    pos = np.argsort(~hull, axis=1, kind="stable")  # alive columns first, in order
-    hp = np.take_along_axis(ps, pos, axis=1)
-    hc = np.take_along_axis(cs, pos, axis=1)
-    # Incremental items between consecutive hull vertices: item k of row i moves it
-    # from vertex k to vertex k+1. Concavity makes their efficiency decrease per row,
-    # so one global sort by efficiency respects each row's order.
-    valid = np.arange(1, s)[None, :] < nv[:, None]
-    dp = (hp[:, 1:] - hp[:, :-1])[valid]
-    dc = (hc[:, 1:] - hc[:, :-1])[valid]
-    item_row = np.nonzero(valid)[0]
-    del valid
-    base_cost = float(hc[:, 0].sum())
-    base_p = float(hp[:, 0].sum())
+    order, ps, cs = sort_options(prob, cost)
+    alive, pc, pp, has_prev = upper_hull(ps, cs, nondominated(ps, cs))
+    # Incremental items: moving a task from one hull vertex to the next. Concavity makes
+    # their efficiency strictly decrease along each task, so one global sort by
+    # efficiency takes every task's items in order.
+    item = alive & has_prev
+    del alive, has_prev
+    item_k, item_i = np.nonzero(item)
+    dp = ps[item_k, item_i] - pp[item_k, item_i]
+    dc = cs[item_k, item_i] - pc[item_k, item_i]
+    del pc, pp
+    base_cost = float(cs[0].sum())  # the cheapest option is always the first hull vertex
+    base_p = float(ps[0].sum())
     residual = budget - base_cost
     eff_order = np.argsort(-(dp / dc), kind="stable")
-    dc_sorted = dc[eff_order]
-    cum = np.cumsum(dc_sorted)
+    cum = np.cumsum(dc[eff_order])
     ntake = int(np.searchsorted(cum, residual + _tol(budget), side="right"))
     taken = eff_order[:ntake]
-    level = np.bincount(item_row[taken], minlength=n)  # vertex index reached per row
     spent = float(cum[ntake - 1]) if ntake else 0.0
     lp_bound = base_p + float(dp[taken].sum())
-    rows = np.arange(n)
-    choice_sorted = np.zeros(n, dtype=np.int64)  # position in the cost-sorted row
-    choice_sorted[:] = pos[rows, level]
-    crit_row = -1
-    lam = 0.0
+    crit_row, lam = -1, 0.0
     if ntake < len(eff_order):
         crit = eff_order[ntake]
-        crit_row = int(item_row[crit])
+        crit_row = int(item_i[crit])
         lam = float(dp[crit] / dc[crit])
         frac = max(0.0, min(1.0, (residual - spent) / dc[crit]))
         lp_bound += frac * float(dp[crit])
-    del cum, dc_sorted, eff_order, item_row, dp, dc
-    # Round the fractional task: best original option that fits in what is left.
+        # Second rounding candidate: take the critical item whole and give back the
+        # least efficient taken items (a suffix, so each task keeps a prefix) until
+        # the budget holds; keep it if it beats dropping the critical item.
+        over = spent + float(dc[crit]) - residual
+        back = np.cumsum(dc[taken[::-1]])
+        t = int(np.searchsorted(back, over - _tol(budget), side="left")) + 1
+        if t <= ntake and back[t - 1] >= over - _tol(budget):
+            drop = taken[ntake - t:]
+            if float(dp[crit]) - float(dp[drop].sum()) > 0:
+                taken = np.concatenate([taken[:ntake - t], [crit]])
+                spent += float(dc[crit]) - float(back[t - 1])
+                crit_row = -1  # integral now: nothing to round
+    # Position reached per task: the last taken vertex (items are a prefix per task).
+    grid = np.zeros((s, n), dtype=bool)
+    grid[item_k[taken], item_i[taken]] = True
+    pos = np.where(grid.any(axis=0), s - 1 - grid[::-1].argmax(axis=0), 0)
+    del grid
+    del cum, eff_order, item_k, item_i, dp, dc, taken
+    rows = np.arange(n)
     cur_cost = base_cost + spent
     if crit_row >= 0:
-        left = budget - cur_cost
+        # Round the fractional task: its best option (any, not only hull) that fits what is left.
         r = crit_row
-        cur = choice_sorted[r]
-        fits = cs[r] <= cs[r, cur] + left + _tol(budget)
-        fits[cur] = True
-        j = int(cheapest_best(ps[r][None], cs[r][None], fits[None])[0])
-        cur_cost += cs[r, j] - cs[r, cur]
-        choice_sorted[r] = j
-        # Spend any leftover on each other task's next option, best efficiency first
-        # (one vectorised pass; the bound above already certifies the result).
         left = budget - cur_cost
-        if left > 0:
-            ps_cur = ps[rows, choice_sorted][:, None]
-            cs_cur = cs[rows, choice_sorted][:, None]
-            gain = ps - ps_cur
-            extra = cs - cs_cur
-            ok = (gain > 0) & (extra <= left + _tol(budget))
-            ok[r] = False
-            if ok.any():
-                eff = np.where(ok, gain / np.maximum(extra, 1e-300), -np.inf)
-                eff = np.where(ok & (extra <= 0), np.inf, eff)
-                best = eff.argmax(axis=1)
-                cand = np.flatnonzero(ok[rows, best])
-                e = eff[cand, best[cand]]
-                o = np.argsort(-e, kind="stable")
-                cand = cand[o]
-                add = extra[cand, best[cand]]
-                take = np.cumsum(add) <= left + _tol(budget)
-                take &= np.cumsum(~take) == 0  # prefix only
-                choice_sorted[cand[take]] = best[cand[take]]
-    choice = order[rows, choice_sorted]
+        fits = cs[:, r] <= cs[pos[r], r] + left + _tol(budget)
+        fits[pos[r]] = True
+        j = int(cheapest_best(ps[:, r][None], cs[:, r][None], fits[None])[0])
+        cur_cost += cs[j, r] - cs[pos[r], r]
+        pos[r] = j
+    # Spend the leftover on upgrades, best efficiency first: vectorised passes, each
+    # taking the prefix that fits; an upgrade too big to fit drops out of the next
+    # pass. (The LP bound already certifies whatever this reaches.)
+    for _ in range(8 if lam > 0 else 0):
+        left = budget - cur_cost
+        gain = ps - ps[pos, rows]
+        extra = cs - cs[pos, rows]
+        ok = (gain > 0) & (extra > 0) & (extra <= left + _tol(budget))
+        if not ok.any():
+            break
+        eff = np.where(ok, gain / np.where(ok, extra, 1.0), -np.inf)
+        best = eff.argmax(axis=0)
+        cand = np.flatnonzero(ok[best, rows])
+        cand = cand[np.argsort(-eff[best[cand], cand], kind="stable")]
+        add = extra[best[cand], cand]
+        take = np.cumsum(add) <= left + _tol(budget)
+        take &= np.cumsum(~take) == 0  # prefix only
+        if not take.any():
+            take[np.argmin(add)] = True  # the smallest upgrade fits (ok filtered on extra <= left)
+        pos[cand[take]] = best[cand[take]]
+        cur_cost += float(add[take].sum())
+    choice = order[pos, rows]
     sol = _solution(prob, cost, choice, lp_bound, "fast", False)
     sol.lam = lam
     sol.optimal = sol.gap is not None and sol.gap <= 1e-9 * max(1.0, abs(lp_bound))
@@ -255,20 +279,20 @@ def solve_exact(prob: np.ndarray, cost: np.ndarray, budget: float, time_limit: f
         fast.solver = "exact"
         return fast
     n, s = prob.shape
-    order, ps, cs, keep = nondominated(prob, cost)
-    # Reduced-cost fixing: forcing option j on task i costs at least its Lagrangian
-    # reduced cost r_ij at the LP dual price, so options with lp_bound - r_ij below the
-    # fast (feasible) objective cannot be in any optimal solution.
+    order, ps, cs = sort_options(prob, cost)
+    keep = nondominated(ps, cs)
+    # Reduced-cost fixing: forcing option k on task i loses at least its Lagrangian
+    # reduced cost at the LP dual price, so options with lp_bound - reduced cost below
+    # the fast (feasible) objective cannot be in any optimal solution.
     red = ps - fast.lam * cs
-    red = red.max(axis=1, keepdims=True) - red
+    red = red.max(axis=0, keepdims=True) - red
     keep &= fast.lp_bound - red >= fast.objective - 1e-9 * max(1.0, abs(fast.objective))
-    keep[np.arange(n), np.argsort(order, axis=1)[np.arange(n), fast.choice]] = True
-    var_row, var_pos = np.nonzero(keep)
-    m = len(var_row)
-    vp, vc = ps[var_row, var_pos], cs[var_row, var_pos]
-    assign = csr_matrix((np.ones(m), (var_row, np.arange(m))), shape=(n, m))
-    budget_row = csr_matrix(vc[None, :])
-    A = vstack([assign, budget_row]).tocsr()
+    keep |= order == fast.choice[None, :]
+    var_k, var_i = np.nonzero(keep)
+    m = len(var_i)
+    vp, vc = ps[var_k, var_i], cs[var_k, var_i]
+    assign = csr_matrix((np.ones(m), (var_i, np.arange(m))), shape=(n, m))
+    A = vstack([assign, csr_matrix(vc[None, :])]).tocsr()
     lo = np.concatenate([np.ones(n), [-np.inf]])
     hi = np.concatenate([np.ones(n), [budget]])
     res = milp(-vp, integrality=np.ones(m), bounds=Bounds(0, 1), constraints=LinearConstraint(A, lo, hi),
@@ -277,12 +301,11 @@ def solve_exact(prob: np.ndarray, cost: np.ndarray, budget: float, time_limit: f
         fast.solver = "fast (MILP found no solution within the time limit)"
         return fast
     x = res.x > 0.5
-    pos_chosen = np.zeros(n, dtype=np.int64)
-    pos_chosen[var_row[x]] = var_pos[x]
-    got = np.bincount(var_row[x], minlength=n)
     rows = np.arange(n)
-    choice = order[rows, pos_chosen]
-    if (got != 1).any() or cost[rows, choice].sum() > budget + _tol(budget):
+    pos = np.zeros(n, dtype=np.intp)
+    pos[var_i[x]] = var_k[x]
+    choice = order[pos, rows]
+    if (np.bincount(var_i[x], minlength=n) != 1).any() or cost[rows, choice].sum() > budget + _tol(budget):
         fast.solver = "fast (MILP answer failed the feasibility check)"
         return fast
     optimal = res.status == 0

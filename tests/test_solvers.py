@@ -8,7 +8,7 @@ from hypothesis.extra.numpy import arrays
 
 from concur.errors import ConcurError
 from concur.solvers import (min_feasible_budget, nondominated, solve_exact, solve_fast, solve_global, solve_local,
-                            upper_hull)
+                            sort_options, upper_hull)
 
 
 def brute_force(p, c, budget):
@@ -94,11 +94,23 @@ def test_local_mode_and_fallback():
     assert sol.choice.tolist() == [1, 2, 2]
 
 
+def test_sort_options_matches_lexsort():
+    rng = np.random.default_rng(5)
+    p, c = rng.random((300, 9)).round(1), rng.integers(0, 4, (300, 9)).astype(float)
+    order, ps, cs = sort_options(p, c)
+    np.testing.assert_array_equal(order.T, np.lexsort((np.arange(9)[None].repeat(300, 0), -p, c), axis=1))
+    np.testing.assert_array_equal(ps.T, np.take_along_axis(p, order.T, axis=1))
+    one_p, one_c = np.array([[0.0, 0.0]]), np.array([[1.0, 0.0]])
+    sort_options(one_p, one_c)
+    assert one_c.tolist() == [[1.0, 0.0]]  # inputs are never modified
+
+
 def test_upper_hull_vectorised_matches_definition():
     rng = np.random.default_rng(3)
     p, c = rng.random((200, 7)).round(1), rng.random((200, 7)).round(1)
-    order, ps, cs, keep = nondominated(p, c)
-    hull = upper_hull(ps, cs, keep)
+    order, ps, cs = sort_options(p, c)
+    hull = upper_hull(ps, cs, nondominated(ps, cs))[0].T
+    ps, cs = ps.T, cs.T
     for i in range(200):
         pts = [(cs[i, k], ps[i, k]) for k in range(7) if hull[i, k]]
         # hull vertices: strictly increasing cost and p, strictly decreasing slopes
