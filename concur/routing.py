@@ -175,10 +175,11 @@ def weight_grid(extra: list[float] | None = None, size: int = 400) -> np.ndarray
 
 
 def pick_weight_for_target(val: Predictions, target_cost: float, candidates: np.ndarray) -> tuple[float, float]:
-    """The candidate weight whose routed mean *predicted-choice realised* validation cost is closest to target.
+    """The candidate weight whose validation spend is closest to `target_cost`.
 
-    Uses validation realised cost (gt_flops of the validation predictions) so the
-    operating point is tuned on validation, never on test. Returns (weight, val cost).
+    Routes the validation tasks on their predictions and measures the realised mean
+    cost (gt_flops of pred_val_*.csv), so the operating point is tuned on validation,
+    never on test. Returns (weight, validation spend).
     """
     choices = route_weighted(val.prob, val.pred_cost, candidates)
     rows = np.arange(val.n_tasks)
