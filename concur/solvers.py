@@ -241,23 +241,29 @@ def solve_fast(prob: np.ndarray, cost: np.ndarray, budget: float) -> Solution:
     # Spend the leftover on upgrades, best efficiency first: vectorised passes, each
     # taking the prefix that fits; an upgrade too big to fit drops out of the next
     # pass. (The LP bound already certifies whatever this reaches.)
+    # Tasks with no fitting upgrade now never get one (the leftover only shrinks), so
+    # later passes look at the first pass's candidates only.
+    sub = rows
     for _ in range(8 if lam > 0 else 0):
         left = budget - cur_cost
-        gain = ps - ps[pos, rows]
-        extra = cs - cs[pos, rows]
+        psub, csub, psel = ps[:, sub], cs[:, sub], pos[sub]
+        gain = psub - psub[psel, np.arange(len(sub))]
+        extra = csub - csub[psel, np.arange(len(sub))]
         ok = (gain > 0) & (extra > 0) & (extra <= left + _tol(budget))
-        if not ok.any():
+        has = ok.any(axis=0)
+        if not has.any():
             break
+        sub, ok, gain, extra = sub[has], ok[:, has], gain[:, has], extra[:, has]
         eff = np.where(ok, gain / np.where(ok, extra, 1.0), -np.inf)
         best = eff.argmax(axis=0)
-        cand = np.flatnonzero(ok[best, rows])
-        cand = cand[np.argsort(-eff[best[cand], cand], kind="stable")]
-        add = extra[best[cand], cand]
+        cols = np.arange(len(sub))
+        o = np.argsort(-eff[best, cols], kind="stable")
+        add = extra[best[o], o]
         take = np.cumsum(add) <= left + _tol(budget)
         take &= np.cumsum(~take) == 0  # prefix only
         if not take.any():
             take[np.argmin(add)] = True  # the smallest upgrade fits (ok filtered on extra <= left)
-        pos[cand[take]] = best[cand[take]]
+        pos[sub[o[take]]] = best[o[take]]
         cur_cost += float(add[take].sum())
     choice = order[pos, rows]
     sol = _solution(prob, cost, choice, lp_bound, "fast", False)
