@@ -64,7 +64,8 @@ def main(argv=None) -> None:
         print(f"predictions: {n} strategies written, {len(status) - n} up to date "
               f"({time.perf_counter() - start:.1f}s) -> {config.output_path}")
         return
-    status, inp = train_strategies(config, args.strategy, force=args.force, progress=not args.no_progress)
+    status, inp = train_strategies(config, args.strategy, force=args.force, progress=not args.no_progress,
+                                   threads=args.threads)
     n = sum(v == "trained" for v in status.values())
     print(f"training: {n} strategies trained, {len(status) - n} up to date ({time.perf_counter() - start:.1f}s) "
           f"-> {config.predictor_path}")

@@ -134,7 +134,7 @@ def _save_state(path: Path, state: dict[str, torch.Tensor]) -> str:
 
 # ------------------------------------------------------------------ training
 def train_strategies(config: Config, requested: list[str], force: bool = False, log: Log = print,
-                     progress: bool = True) -> tuple[dict[str, str], Inputs]:
+                     progress: bool = True, threads: int | None = 1) -> tuple[dict[str, str], Inputs]:
     """Train (or skip, when current) each requested strategy. Reads train and val only, never test."""
     from tqdm import tqdm
 
@@ -152,7 +152,7 @@ def train_strategies(config: Config, requested: list[str], force: bool = False, 
         why = "forced" if force and saved else ("stale (data, embeddings or config changed)" if saved or
                                                  predictor_files(config, strategy)["json"].exists() else "new")
         log(f"{strategy}: training ({why}) on {len(data.train_y)} train / {len(data.val_y)} val rows, device {device}")
-        fit = fit_strategy(data, config.predictor, record["seed"], device, warn=log, name=strategy)
+        fit = fit_strategy(data, config.predictor, record["seed"], device, warn=log, name=strategy, threads=threads)
         p_val, c_val = predict_outputs(fit.cls_net, fit.reg_net, fit.scaling, fit.temperature, data.val_x,
                                        data.g_model, data.g_decoding, device)
         val = {**metrics.classification_metrics(data.val_y, p_val), **metrics.cost_metrics(data.val_c, c_val)}
