@@ -1,0 +1,77 @@
+"""Measure the predictor's improvement switches against the reference behaviour.
+
+Trains all strategies of an embedded data set once per variant (outputs in a temporary folder)
+and prints mean validation and test figures over strategies:
+  default               selection=logloss, cost_target=log, temperature_scaling=true
+  selection=accuracy    the reference's checkpoint choice
+  temperature off       no temperature scaling of P(correct)
+  cost_target=raw       the reference's raw-cost MSE (Softplus output)
+  cost_target=standardize
+The defaults are chosen on validation; test figures are shown for reference only.
+
+  python benchmarks/bench_predictor_switches.py --config_path data/demo/../../config.yml
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
+
+from bench_predictor import redirect  # noqa: E402
+from concur.config import load_config  # noqa: E402
+from concur.predictor_jobs import diagnostics, train_strategies  # noqa: E402
+
+VARIANTS = {
+    "default": {},
+    "selection=accuracy": {"selection": "accuracy"},
+    "temperature off": {"temperature_scaling": False},
+    "cost_target=raw": {"cost_target": "raw"},
+    "cost_target=standardize": {"cost_target": "standardize"},
+}
+COLS = ["auroc", "brier", "ece", "logloss", "cost_mae", "cost_mdape", "cost_bias"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config_path", type=Path, default=REPO / "config.yml")
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    rows = []
+    tmp = Path(tempfile.mkdtemp(prefix="bench_switches_"))
+    try:
+        knn_done = False
+        for name in args.variants:
+            out = tmp / name.replace(" ", "_").replace("=", "_")
+            out.mkdir()
+            cfg = load_config(redirect(args.config_path.resolve(), out))
+            cfg.predictor.update(VARIANTS[name])
+            start = time.perf_counter()
+            _, inp = train_strategies(cfg, ["all"], log=lambda m: None, progress=False)
+            table = diagnostics(cfg, inp, inp.ds.strategies, log=lambda m: None)
+            print(f"{name}: trained {len(inp.ds.strategies)} strategies in {time.perf_counter() - start:.0f}s", flush=True)
+            for (pred, split), g in table.groupby(["predictor", "split"]):
+                if pred == "knn" and knn_done:
+                    continue
+                rows.append({"variant": name if pred == "concur" else "kNN peer", "split": split,
+                             **g[COLS].mean().to_dict()})
+            knn_done = True
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    res = pd.DataFrame(rows)
+    for split in ("val", "test"):
+        print(f"\nmean over strategies, {split} split")
+        print(res[res.split == split].drop(columns="split").to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+
+
+if __name__ == "__main__":
+    main()
