@@ -58,11 +58,13 @@ class TextEmbedder:
     """A sentence-transformers model loaded once; encode() returns CPU float32 tensors."""
 
     def __init__(self, model: str = DEFAULT_MODEL, device: str = "auto", batch_size: int = 64,
-                 normalize: bool = False, trust_remote_code: bool = False) -> None:
+                 normalize: bool = False, trust_remote_code: bool = False, dtype: str = "float32",
+                 max_seq_length: int | None = None) -> None:
         load_from, self.label = resolve_model(model)
         self.device = resolve_device(device)
         self.batch_size = batch_size
         self.normalize = normalize
+        self.dtype = dtype
         if model == DEFAULT_MODEL or Path(load_from).exists():
             # a local folder never needs the hub; keep the hub off so nothing tries to phone home
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -73,6 +75,9 @@ class TextEmbedder:
         except (OSError, ValueError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ConcurError(f"config key 'embedding.model': cannot load '{model}': {first}") from None
+        if max_seq_length is not None:
+            self.model.max_seq_length = max_seq_length
+        self.max_seq_length = int(self.model.max_seq_length or 0)
 
     @property
     def dim(self) -> int:
@@ -84,9 +89,11 @@ class TextEmbedder:
             return torch.empty(0, self.dim)
         # sort by length so batches pad little (a large speed-up on CPU); restore order after
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        emb = self.model.encode([texts[i] for i in order], batch_size=self.batch_size,
-                                show_progress_bar=progress, convert_to_tensor=True,
-                                normalize_embeddings=self.normalize)
+        device_type = "cuda" if self.device.startswith("cuda") else "cpu"
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=self.dtype == "bfloat16"):
+            emb = self.model.encode([texts[i] for i in order], batch_size=self.batch_size,
+                                    show_progress_bar=progress, convert_to_tensor=True,
+                                    normalize_embeddings=self.normalize)
         out = torch.empty_like(emb)
         out[torch.tensor(order, device=emb.device)] = emb
         return out.detach().to("cpu", torch.float32).contiguous()
@@ -122,10 +129,17 @@ def strategy_texts(catalog: StrategyCatalog) -> list[str]:
         f"decoding:{n}\n{t}" for n, t in catalog.decodings.items()]
 
 
-def is_current(path: str | os.PathLike, model_label: str, texts: list[str], normalize: bool) -> bool:
+def wanted_settings(ecfg: Config) -> dict[str, Any]:
+    """The embedding settings that change the vectors, as configured (compared with the sidecar)."""
+    return {"model": resolve_model(ecfg.model)[1], "normalize": ecfg.normalize, "dtype": ecfg.dtype,
+            "max_seq_length": ecfg.max_seq_length}
+
+
+def is_current(path: str | os.PathLike, settings: dict[str, Any], texts: list[str]) -> bool:
     meta = read_meta(path)
-    return bool(meta) and meta.get("model") == model_label and meta.get("text_hash") == sha256_of_texts(texts) \
-        and meta.get("normalize", False) == normalize
+    defaults = {"normalize": False, "dtype": "float32", "max_seq_length": None}
+    return bool(meta) and meta.get("text_hash") == sha256_of_texts(texts) and all(
+        meta.get(k, defaults.get(k)) == v for k, v in settings.items())
 
 
 def save_task_embeddings(path: str | os.PathLike, emb: torch.Tensor, tasks: TaskSet, meta: EmbeddingMeta) -> None:
@@ -175,19 +189,22 @@ def embed_all(config: Config, tasks: TaskSet, catalog: StrategyCatalog, force: b
               progress: bool = True, log=print) -> dict[str, str]:
     """Embed tasks and strategies unless their files are current; returns what was done per file."""
     ecfg = config.embedding
-    _, label = resolve_model(ecfg.model)
+    settings = wanted_settings(ecfg)
+    label = settings["model"]
     jobs = {
         "task": (Path(config.task_emb_path), tasks.texts()),
         "strategy": (Path(config.strategy_emb_path), strategy_texts(catalog)),
     }
-    todo = {k: v for k, v in jobs.items() if force or not is_current(v[0], label, v[1], ecfg.normalize)}
+    todo = {k: v for k, v in jobs.items() if force or not is_current(v[0], settings, v[1])}
     status = {k: "up to date" for k in jobs if k not in todo}
     for k in status:
         log(f"{jobs[k][0]}: up to date ({label}), reused")
     if not todo:
         return status
-    embedder = TextEmbedder(ecfg.model, ecfg.device, ecfg.batch_size, ecfg.normalize, ecfg.trust_remote_code)
-    log(f"embedding with {embedder.label} on {embedder.device} (dim {embedder.dim})")
+    embedder = TextEmbedder(ecfg.model, ecfg.device, ecfg.batch_size, ecfg.normalize, ecfg.trust_remote_code,
+                            ecfg.dtype, ecfg.max_seq_length)
+    log(f"embedding with {embedder.label} on {embedder.device} (dim {embedder.dim}, {ecfg.dtype}, "
+        f"max {embedder.max_seq_length} tokens)")
     for kind, (path, texts) in todo.items():
         existed = path.exists()
         if kind == "task":
@@ -196,7 +213,8 @@ def embed_all(config: Config, tasks: TaskSet, catalog: StrategyCatalog, force: b
             # one description at a time: a strategy's vector must not depend on which other
             # strategies share its batch (padding), so adding a strategy leaves the others bit-identical
             emb = torch.cat([embedder.encode([t]) for t in texts])
-        meta = EmbeddingMeta(embedder.label, sha256_of_texts(texts), embedder.dim, len(texts), ecfg.normalize, {})
+        meta = EmbeddingMeta(embedder.label, sha256_of_texts(texts), embedder.dim, len(texts), ecfg.normalize,
+                             {"dtype": ecfg.dtype, "max_seq_length": ecfg.max_seq_length})
         if kind == "task":
             save_task_embeddings(path, emb, tasks, meta)
         else:

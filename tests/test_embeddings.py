@@ -6,8 +6,8 @@ import torch
 
 from concur.config import load_config
 from concur.data import load_strategies, load_tasks
-from concur.embeddings import (EmbeddingMeta, load_strategy_embeddings, load_task_embeddings, meta_path,
-                               save_strategy_embeddings, save_task_embeddings, strategy_texts)
+from concur.embeddings import (EmbeddingMeta, is_current, load_strategy_embeddings, load_task_embeddings, meta_path,
+                               save_strategy_embeddings, save_task_embeddings, strategy_texts, wanted_settings)
 from concur.errors import ConcurError
 from concur.io import sha256_of_texts
 
@@ -39,6 +39,17 @@ def test_loaders_roundtrip_and_detect_stale(tiny_config: Path):
     Path(cfg.task_path).write_text(json.dumps(recs))
     with pytest.raises(ConcurError, match="task embeddings are missing or stale"):
         load_task_embeddings(cfg, load_tasks(cfg.task_path))
+
+
+def test_staleness_covers_model_and_settings(tiny_config: Path):
+    cfg = load_config(tiny_config)
+    tasks, _ = _write_fake_embeddings(cfg)
+    settings = {"model": "fake", "normalize": False, "dtype": "float32", "max_seq_length": None}
+    assert is_current(cfg.task_emb_path, settings, tasks.texts())
+    for key, value in (("model", "other"), ("normalize", True), ("dtype", "bfloat16"), ("max_seq_length", 128)):
+        assert not is_current(cfg.task_emb_path, {**settings, key: value}, tasks.texts()), key
+    assert not is_current(cfg.task_emb_path, settings, tasks.texts()[::-1])
+    assert wanted_settings(cfg.embedding)["model"].startswith("sentence-transformers/all-MiniLM-L6-v2")
 
 
 def test_missing_embeddings_error(tiny_config: Path):
