@@ -119,19 +119,19 @@ def main() -> None:
             cfg_path = write_synthetic(tmp / "ds", args.n_train, args.n_eval, args.n_eval, args.dim)
             print(f"data: synthetic, {args.n_train} train / {args.n_eval} val / {args.n_eval} test tasks, "
                   f"{args.dim}-d, 10 strategies")
-        print(f"torch threads: {torch.get_num_threads()}, device: {load_config(cfg_path).predictor.device}")
+        print(f"training threads: {args.threads or 1} (fit_strategy default), device: {load_config(cfg_path).predictor.device}")
         cfg = load_config(cfg_path)
         quiet = lambda msg: None  # noqa: E731
 
         start = time.perf_counter()
-        _, inp = train_strategies(cfg, ["all"], log=quiet, progress=False)
+        _, inp = train_strategies(cfg, ["all"], log=quiet, progress=False, threads=args.threads or 1)
         t_all = time.perf_counter() - start
         pool = inp.ds.strategies
         epochs = {s: json.loads((Path(cfg.predictor_path) / f"{s}.json").read_text())["epochs_run"] for s in pool}
         per = []
         for s in pool[:3]:
             start = time.perf_counter()
-            train_strategies(cfg, [s], force=True, log=quiet, progress=False)
+            train_strategies(cfg, [s], force=True, log=quiet, progress=False, threads=args.threads or 1)
             per.append(time.perf_counter() - start)
         print(f"train one strategy (incl. data load, {pool[0]}..{pool[2]}): "
               + ", ".join(f"{t:.1f}s" for t in per) + "   target <= 20 s")
