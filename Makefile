@@ -9,7 +9,7 @@ CONFIG ?= config.yml
 export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo test bench clean-demo
+.PHONY: setup demo test bench results clean-demo
 
 setup: $(STAMP)
 
@@ -24,6 +24,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
+
+# Regenerate docs/RESULTS.md and its plots from the real data in ../shared/data
+# (or $$CONCUR_SHARED_DATA). Intermediate files go to results_work/ and are reused.
+results: $(STAMP)
+	$(PY) results.py
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
