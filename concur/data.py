@@ -20,6 +20,8 @@ from .errors import ConcurError
 from .io import read_json
 
 REQUIRED_COLUMNS = ("question_id", "model", "decoding", "label", "flops")
+# prediction files (the reference columns): <output_path>/pred_<strategy>.csv (test), pred_val_<strategy>.csv
+PRED_COLUMNS = ("question_id", "model", "decoding", "gt_label", "pred_label", "pred_cls_prob", "gt_flops", "pred_flops")
 SPLITS = ("train", "val", "test")
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -82,6 +84,12 @@ def load_strategies(path: str | os.PathLike) -> StrategyCatalog:
     models, model_info = _parse_descriptions(path, raw["model"], "model")
     decodings, decoding_info = _parse_descriptions(path, raw["decoding"], "decoding")
     return StrategyCatalog(path, models, decodings, model_info, decoding_info)
+
+
+def prediction_path(output_path: str | os.PathLike, strategy: str, split: str = "test") -> Path:
+    """`pred_<strategy>.csv` for test (reference name), `pred_<split>_<strategy>.csv` otherwise."""
+    prefix = "pred_" if split == "test" else f"pred_{split}_"
+    return Path(output_path) / f"{prefix}{strategy}.csv"
 
 
 # --------------------------------------------------------------------- tasks

@@ -54,10 +54,16 @@ def write_csv_atomic(path: str | os.PathLike, df, **kwargs) -> None:
 
 
 def save_torch_atomic(path: str | os.PathLike, obj: Any) -> None:
+    """torch.save via memory: saving to the temp path would embed its random name in the archive,
+    so the same object would give different bytes each time."""
+    import io as _io
+
     import torch
 
+    buf = _io.BytesIO()
+    torch.save(obj, buf)
     with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(obj, tmp)
+        tmp.write_bytes(buf.getvalue())
 
 
 def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:

@@ -60,7 +60,6 @@ def ece(y, p, n_bins: int = 10) -> float:
         return float("nan")
     # bin i holds [i/n, (i+1)/n); p == 1 goes to the last bin
     bins = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
-    count = np.bincount(bins, minlength=n_bins)
     gap = np.abs(np.bincount(bins, weights=y, minlength=n_bins) - np.bincount(bins, weights=p, minlength=n_bins))
     return float(gap.sum() / y.size)
 

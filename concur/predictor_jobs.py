@@ -7,7 +7,6 @@ and prediction files byte-identical.
 """
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,16 +18,15 @@ import torch
 
 from . import metrics
 from .config import Config
-from .data import Dataset, SplitOutcomes, load_dataset, split_strategy
+from .data import PRED_COLUMNS, Dataset, SplitOutcomes, load_dataset, prediction_path, split_strategy
 from .embeddings import load_strategy_embeddings, load_task_embeddings
 from .errors import ConcurError
-from .io import atomic_path, read_json, sha256_of_file, write_csv_atomic, write_json_atomic
+from .io import read_json, save_torch_atomic, sha256_of_file, write_csv_atomic, write_json_atomic
 from .knn import fit_knn
 from .predictors import (FORMAT_VERSION, CostScaling, accuracy_classifier, cost_regressor, fingerprint,
                          model_config, rows_hash, strategy_seed, tensor_hash)
 from .training import StrategyData, fit_strategy, predict_outputs, resolve_device
 
-PRED_COLUMNS = ["question_id", "model", "decoding", "gt_label", "pred_label", "pred_cls_prob", "gt_flops", "pred_flops"]
 Log = Callable[[str], None]
 
 
@@ -40,8 +38,7 @@ def predictor_files(config: Config, strategy: str) -> dict[str, Path]:
 
 
 def prediction_file(config: Config, strategy: str, split: str) -> Path:
-    name = f"pred_{strategy}.csv" if split == "test" else f"pred_{split}_{strategy}.csv"
-    return Path(config.output_path) / name
+    return prediction_path(config.output_path, strategy, split)
 
 
 @dataclass
@@ -123,12 +120,7 @@ def saved_record(config: Config, strategy: str) -> dict[str, Any] | None:
 
 
 def _save_state(path: Path, state: dict[str, torch.Tensor]) -> str:
-    # torch.save into memory first: saving to the temp file would put its random name into the
-    # archive, and identical weights must give identical bytes
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    with atomic_path(path, suffix=".pt") as tmp:
-        tmp.write_bytes(buf.getvalue())
+    save_torch_atomic(path, state)  # byte-reproducible: identical weights give identical files
     return sha256_of_file(path)
 
 
@@ -225,7 +217,7 @@ def predict_split(pred: LoadedPredictor, inp: Inputs, split: SplitOutcomes, devi
         "question_id": qids, "model": model, "decoding": decoding,
         "gt_label": y.astype(np.int64) if integral else y,
         "pred_label": (p >= 0.5).astype(np.int64), "pred_cls_prob": p, "gt_flops": c, "pred_flops": cost,
-    }, columns=PRED_COLUMNS)
+    }, columns=list(PRED_COLUMNS))
 
 
 def prediction_fingerprint(pred: LoadedPredictor, inp: Inputs, split: SplitOutcomes) -> str:

@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 
 from .config import Config
+from .data import PRED_COLUMNS, prediction_path
 from .errors import ConcurError
 from .solvers import Solution, min_feasible_budget, solve_global, solve_local, sort_options
 
 # The reference repository's default sweep.
 DEFAULT_WEIGHTS = [0.95, 0.96, 0.97, 0.98, 0.99, 0.999, 0.9999, 0.99999, 1.0]
-PRED_COLUMNS = ("question_id", "model", "decoding", "gt_label", "pred_label", "pred_cls_prob", "gt_flops", "pred_flops")
 NUMERIC_COLUMNS = ("gt_label", "pred_cls_prob", "gt_flops", "pred_flops")
 PREDICT_HINT = "run `python predictor.py --strategy all --predict` first"
 _CHUNK_ELEMENTS = 1 << 22  # cap on weights x tasks x strategies held at once
@@ -49,10 +49,6 @@ def strategy_pool(config: Config) -> list[str]:
 
     return load_dataset(config, splits=("train",)).strategies
 
-
-def pred_path(output_path: str | Path, strategy: str, split: str = "test") -> Path:
-    prefix = "pred_" if split == "test" else f"pred_{split}_"
-    return Path(output_path) / f"{prefix}{strategy}.csv"
 
 
 def _read_pred(path: Path, strategy: str, split: str) -> pd.DataFrame:
@@ -91,13 +87,13 @@ def load_predictions(output_path: str | Path, strategies: list[str], split: str 
     """Read pred files for `strategies` and join them on question_id (same task set required)."""
     if not strategies:
         raise ConcurError("routing: the strategy pool is empty (config key 'strategies' or training rows)")
-    frames = [_read_pred(pred_path(output_path, s, split), s, split) for s in strategies]
-    first_path = pred_path(output_path, strategies[0], split)
+    frames = [_read_pred(prediction_path(output_path, s, split), s, split) for s in strategies]
+    first_path = prediction_path(output_path, strategies[0], split)
     qids = pd.Index(frames[0]["question_id"])
     n, S = len(qids), len(strategies)
     mats = {c: np.empty((n, S)) for c in NUMERIC_COLUMNS}
     for j, (s, df) in enumerate(zip(strategies, frames)):
-        path = pred_path(output_path, s, split)
+        path = prediction_path(output_path, s, split)
         pos = qids.get_indexer(df["question_id"])
         if (pos < 0).any():
             i = int(np.flatnonzero(pos < 0)[0])

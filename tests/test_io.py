@@ -34,3 +34,15 @@ def test_text_hash_is_order_and_boundary_sensitive():
     assert sha256_of_texts(["ab", "c"]) != sha256_of_texts(["a", "bc"])
     assert sha256_of_texts(["a", "b"]) != sha256_of_texts(["b", "a"])
     assert sha256_of_texts(["a"]) == sha256_of_texts(["a"])
+
+
+def test_torch_save_is_byte_reproducible(tmp_path: Path):
+    import torch
+
+    from concur.io import save_torch_atomic
+
+    obj = {"w": torch.arange(6.0).reshape(2, 3)}
+    save_torch_atomic(tmp_path / "a.pt", obj)
+    save_torch_atomic(tmp_path / "b.pt", obj)
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
+    assert torch.equal(torch.load(tmp_path / "a.pt", weights_only=True)["w"], obj["w"])
