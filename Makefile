@@ -18,9 +18,16 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
-# The whole pipeline on the bundled (synthetic) demo data.
+# The whole pipeline on the bundled (synthetic) demo data. Every step reuses what is
+# already up to date, so a second run is quick.
+BUDGETS ?= 10 20 40
 demo: $(STAMP)
 	$(PY) embed_dataset.py --config_path $(CONFIG)
+	$(PY) predictor.py --config_path $(CONFIG) --strategy all
+	$(PY) predictor.py --config_path $(CONFIG) --strategy all --predict
+	$(PY) routing_unconstrained.py --config_path $(CONFIG)
+	$(PY) routing_constrained.py --config_path $(CONFIG) --mode global --budget $(BUDGETS)
+	$(PY) routing_constrained.py --config_path $(CONFIG) --mode local --budget $(BUDGETS)
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
