@@ -28,24 +28,13 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from concur.config import load_config  # noqa: E402
+from concur.config import folder_config_text, load_config  # noqa: E402
 from concur.data import load_strategies, load_tasks  # noqa: E402
 from concur.embeddings import EmbeddingMeta, save_strategy_embeddings, save_task_embeddings, strategy_texts  # noqa: E402
 from concur.io import sha256_of_texts  # noqa: E402
 from concur.predictor_jobs import train_strategies  # noqa: E402
 
-CONFIG = """\
-strategy_path: ./strategies.json
-strategy_emb_path: ./strategy_embeddings.pt
-task_path: ./task.json
-task_emb_path: ./task_embeddings.pt
-train_data_path: ./train.csv
-val_data_path: ./val.csv
-test_data_path: ./test.csv
-predictor_path: ./predictors
-output_path: ./output
-seed: 123
-"""
+CONFIG = folder_config_text({"seed": 123})
 
 
 def write_synthetic(root: Path, n_train: int, n_val: int, n_test: int, dim: int, seed: int = 0) -> Path:

@@ -27,6 +27,12 @@ PATH_KEYS = (
     "output_path",
 )
 
+# Where each reference key points inside a self-contained dataset folder (prepare_data.py's layout).
+FOLDER_LAYOUT = {"strategy_path": "strategies.json", "strategy_emb_path": "strategy_embeddings.pt",
+                 "task_path": "task.json", "task_emb_path": "task_embeddings.pt",
+                 **{f"{s}_data_path": f"{s}.csv" for s in ("train", "val", "test")},
+                 "predictor_path": "predictors", "output_path": "output"}
+
 NUMBER = (int, float)
 
 # Optional settings: key -> (allowed types, default). Nested dicts are sections.
@@ -203,3 +209,13 @@ def load_config(path: str | os.PathLike = "config.yml") -> Config:
     cfg = parse_config(raw, path.resolve().parent, source=str(path))
     cfg["_config_path"] = path.resolve()
     return cfg
+
+
+def folder_config_text(settings: dict[str, Any] | None = None, header: str | None = None) -> str:
+    """config.yml text for a dataset folder laid out as FOLDER_LAYOUT, plus optional settings."""
+    lines = [f"# {header}"] if header else []
+    lines += [f"{key}: ./{FOLDER_LAYOUT[key]}" for key in PATH_KEYS]
+    text = "\n".join(lines) + "\n"
+    if settings:
+        text += yaml.safe_dump(settings, sort_keys=False, default_flow_style=False)
+    return text

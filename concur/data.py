@@ -181,20 +181,26 @@ def _line(idx) -> int:
     return int(idx) + 2
 
 
+def read_csv_table(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
+    """Parse a CSV (ids and names as strings) and check that it has rows and the required columns."""
+    try:
+        df = pd.read_csv(path, dtype={"question_id": str, "model": str, "decoding": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise ConcurError(f"{path}: cannot parse CSV: {str(err).splitlines()[0]}") from None
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise ConcurError(f"{path}: missing column '{missing[0]}' (required: {', '.join(required)})")
+    if df.empty:
+        raise ConcurError(f"{path}: no data rows")
+    return df
+
+
 def read_outcome_csv(path: str | os.PathLike, split: str = "") -> pd.DataFrame:
     """Read and validate one long-format outcome CSV (per-row checks only)."""
     path = Path(path)
     if not path.is_file():
         raise ConcurError(f"{path}: {split + ' ' if split else ''}outcome CSV not found")
-    try:
-        df = pd.read_csv(path, dtype={"question_id": str, "model": str, "decoding": str}, keep_default_na=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise ConcurError(f"{path}: cannot parse CSV: {str(err).splitlines()[0]}") from None
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise ConcurError(f"{path}: missing column '{missing[0]}' (required: {', '.join(REQUIRED_COLUMNS)})")
-    if df.empty:
-        raise ConcurError(f"{path}: no data rows")
+    df = read_csv_table(path, REQUIRED_COLUMNS)
     for col in REQUIRED_COLUMNS:
         na = df[col].isna().to_numpy()
         if na.any():

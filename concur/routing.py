@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .config import Config
-from .data import PRED_COLUMNS, prediction_path
+from .data import PRED_COLUMNS, prediction_path, read_csv_table
 from .errors import ConcurError
 from .solvers import Solution, min_feasible_budget, solve_global, solve_local, sort_options
 
@@ -54,15 +54,7 @@ def strategy_pool(config: Config) -> list[str]:
 def _read_pred(path: Path, strategy: str, split: str) -> pd.DataFrame:
     if not path.is_file():
         raise ConcurError(f"{path}: prediction file for strategy '{strategy}' ({split} split) not found; {PREDICT_HINT}")
-    try:
-        df = pd.read_csv(path, dtype={"question_id": str, "model": str, "decoding": str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise ConcurError(f"{path}: cannot parse CSV: {str(err).splitlines()[0]}") from None
-    missing = [c for c in PRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise ConcurError(f"{path}: missing column '{missing[0]}' (required: {', '.join(PRED_COLUMNS)})")
-    if df.empty:
-        raise ConcurError(f"{path}: no data rows")
+    df = read_csv_table(path, PRED_COLUMNS)
     df["question_id"] = df["question_id"].astype(str).str.strip()
     for col in NUMERIC_COLUMNS:
         num = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=np.float64)

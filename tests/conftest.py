@@ -11,21 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from concur.config import folder_config_text
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("CONCUR_SHARED_DATA", REPO.parent / "shared" / "data"))
 
-CONFIG_TEMPLATE = """\
-strategy_path: ./strategies.json
-strategy_emb_path: ./strategy_embeddings.pt
-task_path: ./task.json
-task_emb_path: ./task_embeddings.pt
-train_data_path: ./train.csv
-val_data_path: ./val.csv
-test_data_path: ./test.csv
-predictor_path: ./predictors
-output_path: ./output
-seed: 7
-"""
+CONFIG_TEMPLATE = folder_config_text({"seed": 7})
 
 TINY_STRATEGIES = {
     "model": {"small": {"description": "A small fast model.", "params": 1e9},

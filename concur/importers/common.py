@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..config import folder_config_text
 from ..errors import ConcurError
 from ..io import read_json
 
@@ -24,21 +25,10 @@ OUTCOME_COLUMNS = ["question_id", "model", "decoding", "label", "flops"]
 # A token counter maps a batch of texts to their token counts (no truncation).
 TokenCounter = Callable[[Sequence[str]], np.ndarray]
 
-# Where each reference config key points inside a written dataset folder.
-FOLDER_LAYOUT = {"strategy_path": "strategies.json", "strategy_emb_path": "strategy_embeddings.pt",
-                 "task_path": "task.json", "task_emb_path": "task_embeddings.pt",
-                 **{f"{s}_data_path": f"{s}.csv" for s in SPLIT_NAMES},
-                 "predictor_path": "predictors", "output_path": "output"}
-
-
 def config_text(source: str, seed: int, cost_unit: str) -> str:
     """The config.yml of a written folder: relative paths, the seed and the cost unit."""
-    from ..config import PATH_KEYS
-
-    lines = [f"# Written by prepare_data.py (source: {source}). Paths are relative to this file."]
-    lines += [f"{key}: ./{FOLDER_LAYOUT[key]}" for key in PATH_KEYS]
-    lines += [f"seed: {seed}", f"cost_unit: {json.dumps(cost_unit)}"]  # a JSON string is a YAML string
-    return "\n".join(lines) + "\n"
+    return folder_config_text({"seed": seed, "cost_unit": cost_unit},
+                              header=f"Written by prepare_data.py (source: {source}). Paths are relative to this file.")
 
 
 @dataclass
