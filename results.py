@@ -1,0 +1,93 @@
+"""Regenerate docs/RESULTS.md and its plots from the real outcome data in ../shared/data.
+
+For each data set (MMLU-Pro 10-model pool, RouterBench arc_challenge+mbpp+winograde, RouteLLM MMLU):
+import it with prepare_data's importers, embed it, train CONCUR over 3 seeds, the per-strategy kNN
+and the shared-model baseline, route every router with the same routing code over a dense weight
+sweep, and report hull/AIQ metrics with bootstrap intervals, budgeted routing (global vs local) and,
+on MMLU-Pro, the continual-routing protocol. Intermediate files go to results_work/<name>/ and are
+reused when current, so a rerun only redoes what changed.
+
+examples:
+  python results.py
+  python results.py --datasets routellm_mmlu --n_boot 200
+  CONCUR_SHARED_DATA=/path/to/shared/data python results.py
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import time
+from pathlib import Path
+
+from concur.errors import ConcurError, cli_main
+
+REPO = Path(__file__).resolve().parent
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    from concur.experiments import DATASETS
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data_root", default=None,
+                   help="shared data folder with mmlu_pro/, routerbench_zs/, routellm_mmlu/ "
+                        "(default: $CONCUR_SHARED_DATA, else <repo>/../shared/data)")
+    p.add_argument("--work_dir", default=str(REPO / "results_work"), help="intermediate files (default: %(default)s)")
+    p.add_argument("--docs_dir", default=str(REPO / "docs"), help="where RESULTS.md and the PNGs go (default: %(default)s)")
+    p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS),
+                   help="data sets to run (default: all)")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="predictor training seeds (default: 0 1 2)")
+    p.add_argument("--n_boot", type=int, default=1000, help="bootstrap resamples of the test tasks (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=2, help="processes training seeds in parallel (default: %(default)s)")
+    p.add_argument("--max_seq_length", type=int, default=128,
+                   help="embedding truncation in tokens for the results pipeline (default: %(default)s)")
+    p.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float32"),
+                   help="embedding compute dtype (default: %(default)s)")
+    return p.parse_args(argv)
+
+
+@cli_main
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    from concur.experiments import DATASETS, Settings, run_dataset
+    from concur.importers import default_data_root
+    from concur.report import git_commit, render
+
+    data_root = Path(args.data_root) if args.data_root else default_data_root()
+    subdirs = {"mmlu_pro": "mmlu_pro", "routerbench": "routerbench_zs", "routellm_mmlu": "routellm_mmlu"}
+    missing = [str(data_root / subdirs[d]) for d in args.datasets if not (data_root / subdirs[d]).is_dir()]
+    if missing:
+        raise ConcurError(f"{missing[0]}: shared data folder not found; set CONCUR_SHARED_DATA or pass --data_root "
+                          "(the results need the real outcome data)")
+    if args.n_boot < 10 or args.workers < 1:
+        raise ConcurError("--n_boot must be >= 10 and --workers >= 1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    start = time.perf_counter()
+    work = Path(args.work_dir)
+    fresh = not work.exists() or not any(work.iterdir())
+    settings = Settings(work_root=work, data_root=data_root, seeds=tuple(args.seeds), n_boot=args.n_boot,
+                        workers=args.workers, embedding={"dtype": args.dtype, "max_seq_length": args.max_seq_length})
+    results = []
+    for name in args.datasets:
+        t = time.perf_counter()
+        print(f"== {name}: {DATASETS[name]['title']}", flush=True)
+        results.append(run_dataset(name, settings, log=lambda m: print(m, flush=True)))
+        r = results[-1]["curves"]["routers"]
+        print(f"== {name} done in {time.perf_counter() - t:.0f}s: AIQ concur {r['concur']['aiq']:.4f}, "
+              f"kNN {r['kNN']['aiq']:.4f}, shared {r['shared model']['aiq']:.4f}", flush=True)
+    from concur.embeddings import DEFAULT_MODEL_LABEL
+
+    runtime = time.perf_counter() - start
+    meta = {"commit": git_commit(REPO), "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+            "runtime_s": runtime, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+            "cached_note": ("every step computed from a clean work folder." if fresh else
+                            "steps whose outputs were current in the work folder were reused (see step times)."),
+            "seeds": list(args.seeds), "boot_seed": settings.boot_seed, "embedding_model": DEFAULT_MODEL_LABEL,
+            "embedding": settings.embedding, "data_root": str(data_root)}
+    md = render(results, meta, Path(args.docs_dir))
+    print(f"wrote {md} ({runtime:.0f}s in all)")
+
+
+if __name__ == "__main__":
+    main()
