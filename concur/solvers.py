@@ -18,6 +18,10 @@ Ties always go to the cheaper strategy.
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -212,13 +216,17 @@ def solve_fast(prob: np.ndarray, cost: np.ndarray, budget: float) -> Solution:
         # Second rounding candidate: take the critical item whole and give back the
         # least efficient taken items (a suffix, so each task keeps a prefix) until
         # the budget holds; keep it if it beats dropping the critical item.
+        # The critical task's own taken items are never given back: the critical item
+        # moves that task on from its last taken vertex, so it needs them.
         over = spent + float(dc[crit]) - residual
-        back = np.cumsum(dc[taken[::-1]])
+        tail = taken[::-1]
+        tail = tail[item_i[tail] != crit_row]
+        back = np.cumsum(dc[tail])
         t = int(np.searchsorted(back, over - _tol(budget), side="left")) + 1
-        if t <= ntake and back[t - 1] >= over - _tol(budget):
-            drop = taken[ntake - t:]
+        if t <= len(tail) and back[t - 1] >= over - _tol(budget):
+            drop = tail[:t]
             if float(dp[crit]) - float(dp[drop].sum()) > 0:
-                taken = np.concatenate([taken[:ntake - t], [crit]])
+                taken = np.concatenate([taken[~np.isin(taken, drop)], [crit]])
                 spent += float(dc[crit]) - float(back[t - 1])
                 crit_row = -1  # integral now: nothing to round
     # Position reached per task: the last taken vertex (items are a prefix per task).
@@ -228,7 +236,7 @@ def solve_fast(prob: np.ndarray, cost: np.ndarray, budget: float) -> Solution:
     del grid
     del cum, eff_order, item_k, item_i, dp, dc, taken
     rows = np.arange(n)
-    cur_cost = base_cost + spent
+    cur_cost = float(cs[pos, rows].sum())  # from the positions themselves, not the running sum
     if crit_row >= 0:
         # Round the fractional task: its best option (any, not only hull) that fits what is left.
         r = crit_row
@@ -273,6 +281,20 @@ def solve_fast(prob: np.ndarray, cost: np.ndarray, budget: float) -> Solution:
 
 
 # ---------------------------------------------------------------- exact MILP
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """Silence file descriptor 1 (C-level prints) for the duration of the block."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def solve_exact(prob: np.ndarray, cost: np.ndarray, budget: float, time_limit: float = 60.0) -> Solution:
     """Binary MILP (HiGHS) on non-dominated options; falls back to the fast answer if better."""
     from scipy.optimize import Bounds, LinearConstraint, milp
@@ -301,8 +323,9 @@ def solve_exact(prob: np.ndarray, cost: np.ndarray, budget: float, time_limit: f
     A = vstack([assign, csr_matrix(vc[None, :])]).tocsr()
     lo = np.concatenate([np.ones(n), [-np.inf]])
     hi = np.concatenate([np.ones(n), [budget]])
-    res = milp(-vp, integrality=np.ones(m), bounds=Bounds(0, 1), constraints=LinearConstraint(A, lo, hi),
-               options={"time_limit": float(time_limit), "disp": False, "mip_rel_gap": 1e-9})
+    with _quiet_stdout():  # HiGHS can print debug lines from C even with disp=False
+        res = milp(-vp, integrality=np.ones(m), bounds=Bounds(0, 1), constraints=LinearConstraint(A, lo, hi),
+                   options={"time_limit": float(time_limit), "disp": False, "mip_rel_gap": 1e-9})
     if res.x is None:
         fast.solver = "fast (MILP found no solution within the time limit)"
         return fast
@@ -320,7 +343,7 @@ def solve_exact(prob: np.ndarray, cost: np.ndarray, budget: float, time_limit: f
     if dual is not None and np.isfinite(dual):
         bound = min(bound, -float(dual))
     sol = _solution(prob, cost, choice, bound, "exact" if optimal else "exact (time limit)", optimal)
-    if sol.objective < fast.objective:
+    if sol.objective < fast.objective and fast.cost <= budget + _tol(budget):
         fast.solver = "fast (better than the time-limited MILP)"
         return fast
     return sol

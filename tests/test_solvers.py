@@ -134,3 +134,30 @@ def test_auto_dispatch_by_size():
     assert solve_global(p, c, B, "auto", exact_max_tasks=100).solver.startswith("exact")
     with pytest.raises(ConcurError):
         solve_global(p, c, B, "dp")
+
+
+def test_fast_never_gives_back_the_critical_tasks_own_items():
+    # Regression: the "take the critical item, give back the least efficient taken items" rounding
+    # once gave back the critical task's own earlier hull step, jumping it two vertices for the
+    # price of one and overspending (42.67 against a budget of 31.29).
+    p = np.array([[0.4819, 0.4213, 0.818, 0.5522, 0.179], [0.1524, 0.3931, 0.4019, 0.9758, 0.4738]])
+    c = np.array([[14.7122, 48.6258, 34.8271, 67.4456, 2.3445], [63.0844, 78.6879, 83.733, 7.8413, 50.6265]])
+    budget = 31.29456557677952
+    for solve in (solve_fast, solve_exact):
+        sol = solve(p, c, budget)
+        assert c[np.arange(2), sol.choice].sum() <= budget
+    # brute force optimum: task 0 at its 14.71 option, task 1 at its cheapest
+    assert solve_exact(p, c, budget).objective == pytest.approx(0.4819 + 0.9758)
+
+
+def test_random_instances_never_overspend():
+    rng = np.random.default_rng(0)
+    for _ in range(1500):
+        n, s = int(rng.integers(2, 40)), int(rng.integers(2, 7))
+        p, c = rng.random((n, s)), rng.random((n, s)) * 10
+        if rng.random() < 0.3:
+            c, p = np.round(c, 1), np.round(p, 1)  # ties and collinear points
+        budget = rng.uniform(c.min(axis=1).sum(), c.max(axis=1).sum())
+        sol = solve_fast(p, c, budget)
+        assert c[np.arange(n), sol.choice].sum() <= budget * (1 + 1e-9)
+        assert sol.lp_bound >= sol.objective - 1e-9
