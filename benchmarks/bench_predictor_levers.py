@@ -1,0 +1,157 @@
+"""Measure levers on CONCUR's per-strategy predictors on the MMLU-Pro import (issue 5).
+
+Each variant = (embedding folder, predictor-section overrides). It trains all strategies (one
+seed), writes pred files under <work>/<variant>/ (reused when current), and prints per variant:
+  val_logloss / val_auroc   mean over strategies of P(correct) on VALIDATION
+  val_cost_mae / val_cost_bias   mean absolute error / mean relative bias of the cost prediction
+  val_aiq / val_gain        AIQ of the weighted-routing sweep on VALIDATION predictions, and the
+                            hull's accuracy at the best single strategy's cost minus that single's
+  test_aiq / test_gain      the same on test, FOR INFORMATION ONLY (choose levers on validation)
+Reference rows (kNN, shared model, concur seed 0) are read from results_work/mmlu_pro when present.
+Post-hoc rows need no training: '+kNN' (mean with kNN's P(correct) and cost) and 'true cost
+(bound)' (the variant's P(correct) routed with the realised costs: what a perfect cost model would add).
+The bfloat16/128-token embedding setting is the '[ref] concur s0' row (same seed, default predictor).
+
+  python benchmarks/bench_predictor_levers.py                       # every variant
+  python benchmarks/bench_predictor_levers.py --variants base bf16 --workers 2
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO)]
+
+from concur import curves, metrics  # noqa: E402
+from concur.errors import cli_main  # noqa: E402
+from concur.evaluation import take  # noqa: E402
+from concur.routing import Predictions, load_predictions, route_weighted, weight_grid  # noqa: E402
+
+F32 = REPO / "data/imported/mmlu_pro"  # float32 / 256-token embeddings
+BF16 = REPO / "results_work/mmlu_pro/data"  # bfloat16 / 128 tokens (the results pipeline's)
+EMB = {F32: {}, BF16: {"dtype": "bfloat16", "max_seq_length": 128}}
+
+SEED = "_seed"  # not a predictor key: the variant's training seed (default 0)
+# name -> (data folder, predictor overrides); "base" = the current defaults
+VARIANTS: dict[str, tuple[Path, dict]] = {
+    "base": (F32, {}),
+    "eval1": (F32, {"eval_every": 1}),
+    "eval1_lr3e-4": (F32, {"eval_every": 1, "lr": 3e-4}),
+    "eval1_bs256": (F32, {"eval_every": 1, "batch_size": 256}),
+    "eval1_bs256_wd0.1": (F32, {"eval_every": 1, "batch_size": 256, "weight_decay": 0.1}),
+    "eval1_bs256_h32": (F32, {"eval_every": 1, "batch_size": 256, "hidden_dim": 32}),
+    "eval1_bs256_h256": (F32, {"eval_every": 1, "batch_size": 256, "hidden_dim": 256}),
+    "eval1_bs128_lr3e-4": (F32, {"eval_every": 1, "batch_size": 128, "lr": 3e-4}),
+    "eval1_lr1e-4": (F32, {"eval_every": 1, "lr": 1e-4}),
+    "eval1_bs256_lr3e-4": (F32, {"eval_every": 1, "batch_size": 256, "lr": 3e-4}),
+    "eval1_bs256_p10": (F32, {"eval_every": 1, "batch_size": 256, "patience": 10}),
+    "bs256": (F32, {"batch_size": 256}),
+    # seed repeats (training seed, not the split) to gauge one-seed noise
+    "eval1_bs256_s1": (F32, {"eval_every": 1, "batch_size": 256, SEED: 1}),
+    "eval1_bs256_s2": (F32, {"eval_every": 1, "batch_size": 256, SEED: 2}),
+    "bf16_eval1_bs256": (BF16, {"eval_every": 1, "batch_size": 256}),
+}
+REFS = {"kNN": "knn", "shared s0": "shared_s0/output", "concur s0 (results)": "concur_s0/output"}
+
+
+def _train(args: tuple) -> tuple[str, float]:
+    name, data_dir, overrides, work = args
+    import torch
+
+    from concur.experiments import Settings, dataset_config
+    from concur.predictor_jobs import predict_strategies, train_strategies
+
+    torch.set_num_threads(1)
+    overrides = dict(overrides)
+    seed = int(overrides.pop(SEED, 0))
+    settings = Settings(work_root=work, data_root=work, embedding=EMB[data_dir], predictor=overrides)
+    cfg = dataset_config(data_dir, seed, work / name / "predictors", work / name / "output", settings)
+    t = time.perf_counter()
+    quiet = lambda _m: None  # noqa: E731
+    train_strategies(cfg, ["all"], log=quiet, progress=False, threads=1)
+    predict_strategies(cfg, ["all"], log=quiet, progress=False)
+    return name, time.perf_counter() - t
+
+
+def route_metrics(p: Predictions, prob: np.ndarray, cost: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+    """(AIQ, hull accuracy at the best single's cost minus its accuracy) of the weighted sweep on split p."""
+    ch = route_weighted(prob, cost, weights)
+    acc, spend = take(p.label, ch).mean(1), take(p.cost, ch).mean(1)
+    sa, sc = p.label.mean(0), p.cost.mean(0)
+    lo, hi, best = int(np.argmin(sc)), int(np.argmax(sc)), int(np.argmax(sa))
+    h = curves.hull(spend, acc, (sc[lo], sa[lo]))
+    return curves.aiq(h, sc[lo], sc[hi]), float(h.at(sc[best]) - sa[best])
+
+
+def quality(p: Predictions, prob: np.ndarray, cost: np.ndarray) -> dict[str, float]:
+    S = p.label.shape[1]
+    return {"val_logloss": np.mean([metrics.log_loss(p.label[:, j], prob[:, j]) for j in range(S)]),
+            "val_auroc": np.mean([metrics.auroc(p.label[:, j], prob[:, j]) for j in range(S)]),
+            "val_cost_mae": np.mean(np.abs(cost - p.cost)),
+            "val_cost_bias": np.mean(cost.mean(0) / p.cost.mean(0) - 1)}
+
+
+def row(name: str, val: Predictions, test: Predictions, weights: np.ndarray,
+        vp=None, vc=None, tp=None, tc=None) -> dict:
+    vp, vc = (val.prob if vp is None else vp), (val.pred_cost if vc is None else vc)
+    tp, tc = (test.prob if tp is None else tp), (test.pred_cost if tc is None else tc)
+    va, vg = route_metrics(val, vp, vc, weights)
+    ta, tg = route_metrics(test, tp, tc, weights)
+    return {"variant": name, **quality(val, vp, vc), "val_aiq": va, "val_gain": 100 * vg,
+            "test_aiq": ta, "test_gain": 100 * tg}
+
+
+@cli_main
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--work", type=Path, default=REPO / "results_work/levers")
+    ap.add_argument("--refs", type=Path, default=REPO / "results_work/mmlu_pro")
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    jobs = [(n, VARIANTS[n][0], VARIANTS[n][1], args.work) for n in args.variants]
+    import multiprocessing as mp
+
+    with ProcessPoolExecutor(max_workers=max(1, args.workers), mp_context=mp.get_context("spawn")) as pool:
+        for name, secs in pool.map(_train, jobs):
+            print(f"{name}: trained + predicted in {secs:.0f}s", flush=True)
+
+    from concur.data import load_dataset
+    from concur.experiments import Settings, dataset_config
+
+    cfg = dataset_config(F32, 0, args.work / "_", args.work / "_", Settings(work_root=args.work, data_root=args.work))
+    strategies = load_dataset(cfg, splits=("train",)).strategies
+    weights = weight_grid(size=400)
+    rows, loaded = [], {}
+    knn = None
+    if (args.refs / "knn").is_dir():
+        knn = {s: load_predictions(args.refs / "knn", strategies, s) for s in ("val", "test")}
+    for label, sub in REFS.items():
+        if (args.refs / sub).is_dir():
+            v, t = (load_predictions(args.refs / sub, strategies, s) for s in ("val", "test"))
+            rows.append(row(f"[ref] {label}", v, t, weights))
+    for name in args.variants:
+        out = args.work / name / "output"
+        v, t = (load_predictions(out, strategies, s) for s in ("val", "test"))
+        loaded[name] = (v, t)
+        rows.append(row(name, v, t, weights))
+        if knn is not None:  # ensemble: mean of P(correct) and of cost with kNN
+            rows.append(row(f"{name} +kNN", v, t, weights, (v.prob + knn["val"].prob) / 2,
+                            (v.pred_cost + knn["val"].pred_cost) / 2, (t.prob + knn["test"].prob) / 2,
+                            (t.pred_cost + knn["test"].pred_cost) / 2))
+        rows.append(row(f"{name} true cost (bound)", v, t, weights, vc=v.cost, tc=t.cost))
+    res = pd.DataFrame(rows)
+    pd.set_option("display.width", 200)
+    print("\nMMLU-Pro, one seed; select on val_* columns only (test_* for information)")
+    print(res.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+
+
+if __name__ == "__main__":
+    main()
