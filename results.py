@@ -40,8 +40,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="predictor training seeds (default: 0 1 2)")
     p.add_argument("--n_boot", type=int, default=1000, help="bootstrap resamples of the test tasks (default: %(default)s)")
     p.add_argument("--workers", type=int, default=2, help="processes training seeds in parallel (default: %(default)s)")
-    p.add_argument("--max_seq_length", type=int, default=128,
-                   help="embedding truncation in tokens for the results pipeline (default: %(default)s)")
+    p.add_argument("--max_seq_length", type=int, default=None,
+                   help="embedding truncation in tokens for the results pipeline (default: the model's limit, "
+                        "256 for all-MiniLM-L6-v2)")
     p.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float32"),
                    help="embedding compute dtype (default: %(default)s)")
     return p.parse_args(argv)
@@ -84,7 +85,7 @@ def main(argv=None) -> None:
             "cached_note": ("every step computed from a clean work folder." if fresh else
                             "steps whose outputs were current in the work folder were reused (see step times)."),
             "seeds": list(args.seeds), "boot_seed": settings.boot_seed, "embedding_model": DEFAULT_MODEL_LABEL,
-            "embedding": settings.embedding, "data_root": str(data_root)}
+            "embedding": settings.embedding, "predictor": settings.predictor, "data_root": str(data_root)}
     md = render(results, meta, Path(args.docs_dir))
     print(f"wrote {md} ({runtime:.0f}s in all)")
 

@@ -219,7 +219,10 @@ def render(results: list[dict[str, Any]], meta: dict[str, Any], docs: Path) -> P
          f"({meta['runtime_s'] / 60:.1f} min) on {meta['machine']}; {meta['cached_note']}", "",
          f"Seeds: split seed 0 (prepare_data.py), predictor training seeds {meta['seeds']}, bootstrap seed "
          f"{meta['boot_seed']}. Embedding model: {meta['embedding_model']}, dtype {meta['embedding']['dtype']}, "
-         f"max_seq_length {meta['embedding']['max_seq_length']} tokens. Shared data: `{meta['data_root']}`.", ""]
+         f"max_seq_length {meta['embedding']['max_seq_length'] or 'the model limit (256)'} tokens. "
+         f"CONCUR predictor settings differing from the reference defaults: "
+         f"{', '.join(f'{k} {v}' for k, v in meta.get('predictor', {}).items()) or 'none'} (chosen on MMLU-Pro "
+         f"validation with `benchmarks/bench_predictor_levers.py`). Shared data: `{meta['data_root']}`.", ""]
     summary = ["| data set | AIQ concur | AIQ kNN | AIQ shared | AIQ singles hull | AIQ ceiling | "
                "concur gain at best-single cost (points) |", "|---|---|---|---|---|---|---|"]
     for res in results:
