@@ -71,10 +71,9 @@ def test_orchestration_on_synthetic_data(tmp_path, demo_spec):
     budgets = res["budgets"]
     assert len(budgets["budgets"]) == 5
     for row in budgets["rows"]:
-        # the exact MILP path (routing module) was seen overspending predicted cost by ~0.2%; reported, not
-        # asserted here: this test covers the orchestration, tests/test_solvers.py covers the solvers
-        if "error" not in row and row["mode"] == "global" and row["solver"] == "fast":
-            assert row["predicted_cost"] <= row["budget"] * (1 + 1e-6)
+        # global routing never spends more than the budget on predicted cost, whichever solver ran
+        if "error" not in row and row["mode"] == "global":
+            assert row["predicted_cost"] <= row["budget"] * (1 + 1e-9)
     # a rerun reuses everything (the concur predictors are not retrained)
     res2 = experiments.run_dataset("demo", settings, log=lambda m: None)
     assert all(run["trained"] == [] for run in res2["seed_runs"])
