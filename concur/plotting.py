@@ -29,13 +29,20 @@ def plot_accuracy_cost(path: str | Path, rows: list[dict], title: str, curve_lab
             if pts:
                 ax.scatter([r["cost"] for r in pts], [r["accuracy"] for r in pts], marker=marker, s=120,
                            color=color, label=kind, zorder=4)
-        ax.set_xlabel(f"mean realised cost per task{f' ({cost_unit})' if cost_unit else ''}")
-        ax.set_ylabel("accuracy (test)")
-        ax.set_title(title)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
-        fig.tight_layout()
-        with atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, format="png", dpi=120)
+        finish_accuracy_cost(fig, ax, path, f"mean realised cost per task{f' ({cost_unit})' if cost_unit else ''}",
+                             title)
     finally:
         plt.close(fig)
+
+
+def finish_accuracy_cost(fig, ax, path: str | Path, xlabel: str, title: str, dpi: int = 120,
+                         title_size: float | None = None, legend_size: float = 8) -> None:
+    """Shared styling of accuracy-vs-cost figures, then an atomic PNG save."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("accuracy (test)")
+    ax.set_title(title, fontsize=title_size)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=legend_size, loc="lower right")
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)

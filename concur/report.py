@@ -5,7 +5,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from .io import atomic_path, write_text_atomic
+from .io import write_text_atomic
+from .plotting import finish_accuracy_cost
 
 ROUTER_ORDER = ("concur", "kNN", "shared model", "concur+kNN ensemble")
 
@@ -59,14 +60,8 @@ def plot_dataset(path: Path, res: dict[str, Any]) -> None:
         ax.scatter([s["cost"] for s in cv["singles"]], [s["accuracy"] for s in cv["singles"]], marker="s", s=18,
                    color="black", label="single strategies", zorder=5)
         ax.set_xscale("log")
-        ax.set_xlabel(f"mean realised cost per task ({res['cost_unit']}, log scale)")
-        ax.set_ylabel("accuracy (test)")
-        ax.set_title(res["name"] + ": non-decreasing convex hulls (test)", fontsize=10)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
-        fig.tight_layout()
-        with atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, format="png", dpi=90)
+        finish_accuracy_cost(fig, ax, path, f"mean realised cost per task ({res['cost_unit']}, log scale)",
+                             res["name"] + ": non-decreasing convex hulls (test)", dpi=90, title_size=10, legend_size=7)
     finally:
         plt.close(fig)
 
