@@ -31,12 +31,16 @@ sys.path[:0] = [str(REPO)]
 
 from concur import curves, metrics  # noqa: E402
 from concur.errors import cli_main  # noqa: E402
+from concur.experiments import Settings  # noqa: E402
 from concur.evaluation import take  # noqa: E402
 from concur.routing import Predictions, load_predictions, route_weighted, weight_grid  # noqa: E402
 
 F32 = REPO / "data/imported/mmlu_pro"  # float32 / 256-token embeddings
-BF16 = REPO / "results_work/mmlu_pro/data"  # bfloat16 / 128 tokens (the results pipeline's)
-EMB = {F32: {}, BF16: {"dtype": "bfloat16", "max_seq_length": 128}}
+BF16 = REPO / "results_work/mmlu_pro/data"  # the results pipeline's import and embeddings
+# Must equal the results pipeline's settings (concur.experiments.Settings.embedding): anything else
+# would re-embed its folder and invalidate its cache. (The 128-token runs were measured before the
+# pipeline moved to the model's 256-token limit.)
+EMB = {F32: {}, BF16: dict(Settings(work_root=REPO, data_root=REPO).embedding)}
 
 SEED = "_seed"  # not a predictor key: the variant's training seed (default 0)
 # name -> (data folder, predictor overrides); "base" = the current defaults
