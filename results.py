@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import time
@@ -86,6 +87,9 @@ def main(argv=None) -> None:
                             "steps whose outputs were current in the work folder were reused (see step times)."),
             "seeds": list(args.seeds), "boot_seed": settings.boot_seed, "embedding_model": DEFAULT_MODEL_LABEL,
             "embedding": settings.embedding, "predictor": settings.predictor, "data_root": str(data_root)}
+    levers = work / "levers" / "levers.json"  # written by benchmarks/bench_predictor_levers.py
+    if levers.is_file():
+        meta["predictor_levers"] = json.loads(levers.read_text(encoding="utf-8"))
     md = render(results, meta, Path(args.docs_dir))
     print(f"wrote {md} ({runtime:.0f}s in all)")
 

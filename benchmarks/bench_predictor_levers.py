@@ -31,6 +31,7 @@ sys.path[:0] = [str(REPO)]
 
 from concur import curves, metrics  # noqa: E402
 from concur.errors import cli_main  # noqa: E402
+from concur.io import write_json_atomic  # noqa: E402
 from concur.experiments import Settings  # noqa: E402
 from concur.evaluation import take  # noqa: E402
 from concur.routing import Predictions, load_predictions, route_weighted, weight_grid  # noqa: E402
@@ -119,6 +120,8 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=REPO / "results_work/levers")
     ap.add_argument("--refs", type=Path, default=REPO / "results_work/mmlu_pro")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--json", type=Path, default=REPO / "results_work/levers/levers.json",
+                    help="also write the table here; results.py puts it into docs/RESULTS.md (default: %(default)s)")
     args = ap.parse_args()
     jobs = [(n, VARIANTS[n][0], VARIANTS[n][1], args.work) for n in args.variants]
     import multiprocessing as mp
@@ -155,6 +158,14 @@ def main() -> None:
     pd.set_option("display.width", 200)
     print("\nMMLU-Pro, one seed; select on val_* columns only (test_* for information)")
     print(res.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+    emb = {F32: "float32, 256 tokens", BF16: "bfloat16, 256 tokens"}
+    variants = {n: {"embeddings": emb[VARIANTS[n][0]],
+                    "settings": {k: v for k, v in VARIANTS[n][1].items() if k != SEED},
+                    "seed": int(VARIANTS[n][1].get(SEED, 0))} for n in args.variants}
+    write_json_atomic(args.json, {"data": "MMLU-Pro import (results_work/mmlu_pro, data/imported/mmlu_pro)",
+                                  "date": time.strftime("%Y-%m-%d %H:%M"), "variants": variants,
+                                  "rows": res.to_dict(orient="records")})
+    print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":

@@ -205,6 +205,35 @@ METHOD_NOTES = """\
 """
 
 
+def _predictor_levers(lv: dict[str, Any] | None) -> list[str]:
+    """The table written by benchmarks/bench_predictor_levers.py (CONCUR variants on MMLU-Pro, one seed)."""
+    if not lv:
+        return ["Predictor-setting levers: not measured in this work folder "
+                "(run `python benchmarks/bench_predictor_levers.py` before `make results`).", ""]
+    L = [f"CONCUR training and embedding variants on MMLU-Pro (`benchmarks/bench_predictor_levers.py`, run "
+         f"{lv['date']}; one seed unless a seed is given; **choose on the val columns**, test for information). "
+         "val/test AIQ are of the weighted sweep on that split's predictions; gain = hull accuracy at the best "
+         "single's cost minus its accuracy (points). `[ref]` rows are this work folder's routers; "
+         "`+kNN` averages P(correct) and cost with the kNN router; `true cost (bound)` routes the variant's "
+         "P(correct) with the realised costs (what a perfect cost model would add).", "",
+         "| variant | embeddings | settings | val logloss | val AUROC | val cost MAE | val AIQ | val gain | "
+         "test AIQ | test gain |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for row in lv["rows"]:
+        name = row["variant"]
+        base = name.split(" ")[0]
+        if " " in name and base != "eval1_bs256" and not name.startswith("[ref]"):
+            continue  # the +kNN / bound rows are shown for the adopted variant only
+        v = lv["variants"].get(base, {})
+        settings = ", ".join(f"{k} {x}" for k, x in v.get("settings", {}).items()) or "reference defaults"
+        if v.get("seed"):
+            settings += f", seed {v['seed']}"
+        emb = "as in this report" if name.startswith("[ref]") else v.get("embeddings", "")
+        L.append(f"| {name} | {emb} | {settings if v else ''} | {_f(row['val_logloss'], 4)} | "
+                 f"{_f(row['val_auroc'], 4)} | {_f(row['val_cost_mae'], 1)} | {_f(row['val_aiq'], 4)} | "
+                 f"{_f(row['val_gain'], 2)} | {_f(row['test_aiq'], 4)} | {_f(row['test_gain'], 2)} |")
+    return L + [""]
+
+
 def render(results: list[dict[str, Any]], meta: dict[str, Any], docs: Path) -> Path:
     """Write docs/RESULTS.md and docs/results_<name>.png (atomically); returns the markdown path."""
     docs.mkdir(parents=True, exist_ok=True)
@@ -243,6 +272,7 @@ def render(results: list[dict[str, Any]], meta: dict[str, Any], docs: Path) -> P
         L.append(f"| {lever['dataset']} | {lever['name']} | {_f(lever['aiq'], 4)} | {_f(lever['acc_at_ref_cost'])} "
                  f"({_pts(lever['gain_at_ref_cost'])}) | {_f(lever['delta_vs_concur'], 4)} |")
     L.append("")
+    L += _predictor_levers(meta.get("predictor_levers"))
     L.append("Already on in every concur run (predictor.py defaults, measured in the predictor work): checkpoint "
              "selection by validation log-loss, cost trained in log space, temperature scaling on validation.")
     L.append("")

@@ -97,3 +97,20 @@ def test_results_exits_2_without_shared_data(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "shared data folder not found" in lines[0] and "nonexistent" in lines[0]
     assert not (tmp_path / "d").exists()
+
+
+def test_predictor_levers_table_rendering():
+    from concur.report import _predictor_levers
+
+    assert "not measured" in _predictor_levers(None)[0]
+    row = {"val_logloss": 0.59, "val_auroc": 0.69, "val_cost_mae": 42.0, "val_aiq": 0.52, "val_gain": -0.7,
+           "test_aiq": 0.54, "test_gain": -0.8}
+    lv = {"date": "2026-01-01 00:00", "variants": {"base": {"embeddings": "float32, 256 tokens", "settings": {}, "seed": 0},
+                                                  "eval1_bs256": {"embeddings": "float32, 256 tokens",
+                                                                  "settings": {"batch_size": 256}, "seed": 1}},
+          "rows": [{"variant": "[ref] kNN", **row}, {"variant": "base", **row}, {"variant": "base +kNN", **row},
+                   {"variant": "eval1_bs256", **row}, {"variant": "eval1_bs256 +kNN", **row}]}
+    lines = [line for line in _predictor_levers(lv) if line.startswith("| ") and not line.startswith("| variant")]
+    names = [line.split("|")[1].strip() for line in lines]
+    assert names == ["[ref] kNN", "base", "eval1_bs256", "eval1_bs256 +kNN"]  # other variants' +kNN rows dropped
+    assert "reference defaults" in lines[1] and "batch_size 256, seed 1" in lines[2] and "0.5200" in lines[1]
