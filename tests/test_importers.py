@@ -66,7 +66,6 @@ RB_COLS = list(rb.MODELS)
 
 def write_routerbench(folder: Path, n_train: int = 12, n_test: int = 5) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(1)
     for split, n in (("train", n_train), ("test", n_test)):
         for task, ev in (("arc_challenge", "arc-challenge"), ("mbpp", "mbpp"), ("winograde", "winogrande")):
             rows = []
