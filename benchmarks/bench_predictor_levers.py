@@ -1,16 +1,24 @@
-"""Measure levers on CONCUR's per-strategy predictors on the MMLU-Pro import (issue 5).
+r"""Measure levers on CONCUR's per-strategy predictors on the MMLU-Pro import (issue 5).
 
 Each variant = (embedding folder, predictor-section overrides). It trains all strategies (one
-seed), writes pred files under <work>/<variant>/ (reused when current), and prints per variant:
+seed unless the name ends in _s<k>), writes pred files under <work>/<variant>/ (reused when
+current), and prints per variant:
   val_logloss / val_auroc   mean over strategies of P(correct) on VALIDATION
   val_cost_mae / val_cost_bias   mean absolute error / mean relative bias of the cost prediction
   val_aiq / val_gain        AIQ of the weighted-routing sweep on VALIDATION predictions, and the
                             hull's accuracy at the best single strategy's cost minus that single's
   test_aiq / test_gain      the same on test, FOR INFORMATION ONLY (choose levers on validation)
-Reference rows (kNN, shared model, concur seed 0) are read from results_work/mmlu_pro when present.
-Post-hoc rows need no training: '+kNN' (mean with kNN's P(correct) and cost) and 'true cost
-(bound)' (the variant's P(correct) routed with the realised costs: what a perfect cost model would add).
-The bfloat16/128-token embedding setting is the '[ref] concur s0' row (same seed, default predictor).
+Reference rows (kNN, shared model, concur seed 0) are read from results_work/mmlu_pro when present;
+for another embedding folder (mpnet) they are computed here (kNN, shared model seed 0).
+Post-hoc rows need no training: '+kNN' (mean with kNN's P(correct) and cost, same embeddings) and
+'true cost (bound)' (the variant's P(correct) routed with the realised costs: what a perfect cost
+model would add). Variants <name>_s0.._s2 also get a '<name> (mean of 3 seeds)' row.
+Folders: F32 = data/imported/mmlu_pro (prepare_data.py + embed_dataset.py defaults), BF16 = the
+results pipeline's (make results), MPNET = BF16's import re-embedded with all-mpnet-base-v2:
+  python benchmarks/fetch_mpnet.py
+  mkdir -p results_work/levers/data_mpnet && cp results_work/mmlu_pro/data/{*.json,*.csv,config.yml} $_
+  printf 'embedding:\n  model: %s/models/all-mpnet-base-v2\n  dtype: bfloat16\n' $PWD >> results_work/levers/data_mpnet/config.yml
+  python embed_dataset.py --config_path results_work/levers/data_mpnet/config.yml
 
   python benchmarks/bench_predictor_levers.py                       # every variant
   python benchmarks/bench_predictor_levers.py --variants base bf16 --workers 2
@@ -18,6 +26,7 @@ The bfloat16/128-token embedding setting is the '[ref] concur s0' row (same seed
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -38,10 +47,18 @@ from concur.routing import Predictions, load_predictions, route_weighted, weight
 
 F32 = REPO / "data/imported/mmlu_pro"  # float32 / 256-token embeddings
 BF16 = REPO / "results_work/mmlu_pro/data"  # the results pipeline's import and embeddings
+# the results import re-embedded with all-mpnet-base-v2 (the paper's embedding model, 768-d, 384 tokens);
+# benchmarks/fetch_mpnet.py fetches the model into models/, then see MPNET_HELP
+MPNET = REPO / "results_work/levers/data_mpnet"
+MPNET_MODEL = REPO / "models/all-mpnet-base-v2"
 # Must equal the results pipeline's settings (concur.experiments.Settings.embedding): anything else
 # would re-embed its folder and invalidate its cache. (The 128-token runs were measured before the
 # pipeline moved to the model's 256-token limit.)
-EMB = {F32: {}, BF16: dict(Settings(work_root=REPO, data_root=REPO).embedding)}
+EMB = {F32: {}, BF16: dict(Settings(work_root=REPO, data_root=REPO).embedding),
+       MPNET: {"model": str(MPNET_MODEL), "dtype": "bfloat16", "max_seq_length": None}}
+EMB_LABEL = {F32: "MiniLM-L6 float32, 256 tokens", BF16: "MiniLM-L6 bfloat16, 256 tokens",
+             MPNET: "mpnet-base bfloat16, 384 tokens"}
+RS = {"eval_every": 1, "batch_size": 256}  # the results pipeline's predictor settings
 
 SEED = "_seed"  # not a predictor key: the variant's training seed (default 0)
 # name -> (data folder, predictor overrides); "base" = the current defaults
@@ -61,7 +78,17 @@ VARIANTS: dict[str, tuple[Path, dict]] = {
     # seed repeats (training seed, not the split) to gauge one-seed noise
     "eval1_bs256_s1": (F32, {"eval_every": 1, "batch_size": 256, SEED: 1}),
     "eval1_bs256_s2": (F32, {"eval_every": 1, "batch_size": 256, SEED: 2}),
-    "bf16_eval1_bs256": (BF16, {"eval_every": 1, "batch_size": 256}),
+    "bf16_eval1_bs256": (BF16, dict(RS)),
+    # richer task features (predictor.task_features), on the results pipeline's embeddings and settings
+    "bf16_len": (BF16, {**RS, "task_features": ["length"]}),
+    "bf16_subj": (BF16, {**RS, "task_features": ["subject"]}),
+    "bf16_len_subj": (BF16, {**RS, "task_features": ["length", "subject"]}),
+    # re-selection of the schedule on the results embeddings, 3 training seeds each
+    **{f"bf16_bs128_lr3e-4_s{k}": (BF16, {"eval_every": 1, "batch_size": 128, "lr": 3e-4, SEED: k}) for k in range(3)},
+    **{f"bf16_lr1e-4_s{k}": (BF16, {"eval_every": 1, "lr": 1e-4, SEED: k}) for k in range(3)},
+    **{f"bf16_eval1_bs256_s{k}": (BF16, {**RS, SEED: k}) for k in (1, 2)},
+    # a larger embedding model
+    "mpnet_eval1_bs256": (MPNET, dict(RS)),
 }
 REFS = {"kNN": "knn", "shared s0": "shared_s0/output", "concur s0 (results)": "concur_s0/output"}
 
@@ -113,6 +140,32 @@ def row(name: str, val: Predictions, test: Predictions, weights: np.ndarray,
             "test_aiq": ta, "test_gain": 100 * tg}
 
 
+def reference_routers(folder: Path, out: Path) -> dict[str, Path]:
+    """kNN and shared-model (seed 0) pred files for another embedding folder, reused when present."""
+    import torch
+
+    from concur.baselines import knn_matrices, strategy_matrix, train_shared, write_pred_files
+    from concur.experiments import Settings, dataset_config
+    from concur.predictor_jobs import load_inputs
+
+    dirs = {"kNN": out / "knn", "shared s0": out / "shared_s0"}
+    if all(d.is_dir() for d in dirs.values()):
+        return dirs
+    torch.set_num_threads(2)
+    settings = Settings(work_root=out, data_root=out, embedding=EMB[folder], predictor=dict(RS))
+    inp = load_inputs(dataset_config(folder, 0, out / "_", out / "_", settings), ("train", "val", "test"))
+    ds = inp.ds
+    mats, _ = knn_matrices(inp.task_emb, ds.train, ds.val, {"val": ds.val, "test": ds.test},
+                           [5, 10, 20, 50, 100])
+    model = train_shared(inp.task_emb, inp.strat_emb, ds.train, ds.val, 0)
+    for split_name, (prob, cost) in mats.items():
+        write_pred_files(dirs["kNN"], split_name, ds.splits[split_name], prob, cost)
+    for split_name in ("val", "test"):
+        prob, cost = model.predict(inp.task_emb, ds.splits[split_name], strategy_matrix(inp.strat_emb, ds.strategies))
+        write_pred_files(dirs["shared s0"], split_name, ds.splits[split_name], prob, cost)
+    return dirs
+
+
 @cli_main
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -137,32 +190,53 @@ def main() -> None:
     strategies = load_dataset(cfg, splits=("train",)).strategies
     weights = weight_grid(size=400)
     rows, loaded = [], {}
-    knn = None
+    load = lambda d: {s: load_predictions(d, strategies, s) for s in ("val", "test")}  # noqa: E731
+    # kNN and shared-model references per embedding folder: the results pipeline's for BF16,
+    # computed here (one seed) for any other folder a selected variant uses
+    refs: dict[Path, dict[str, Path]] = {}
     if (args.refs / "knn").is_dir():
-        knn = {s: load_predictions(args.refs / "knn", strategies, s) for s in ("val", "test")}
-    for label, sub in REFS.items():
-        if (args.refs / sub).is_dir():
-            v, t = (load_predictions(args.refs / sub, strategies, s) for s in ("val", "test"))
-            rows.append(row(f"[ref] {label}", v, t, weights))
+        refs[BF16] = {k: args.refs / v for k, v in REFS.items()}
+    for folder in dict.fromkeys(VARIANTS[n][0] for n in args.variants):
+        if folder not in (F32, BF16):
+            refs[folder] = reference_routers(folder, args.work / f"refs_{folder.name}")
+    for folder, subs in refs.items():
+        for label, sub in subs.items():
+            if sub.is_dir():
+                v, t = load(sub)
+                rows.append(row(f"[ref] {label}" + ("" if folder == BF16 else f" ({EMB_LABEL[folder]})"), v, t, weights))
     for name in args.variants:
-        out = args.work / name / "output"
-        v, t = (load_predictions(out, strategies, s) for s in ("val", "test"))
+        v, t = load(args.work / name / "output")
         loaded[name] = (v, t)
         rows.append(row(name, v, t, weights))
-        if knn is not None:  # ensemble: mean of P(correct) and of cost with kNN
-            rows.append(row(f"{name} +kNN", v, t, weights, (v.prob + knn["val"].prob) / 2,
-                            (v.pred_cost + knn["val"].pred_cost) / 2, (t.prob + knn["test"].prob) / 2,
-                            (t.pred_cost + knn["test"].pred_cost) / 2))
+        folder = VARIANTS[name][0]
+        knn_dir = refs.get(folder if folder in refs else BF16, {}).get("kNN")
+        if knn_dir is not None and knn_dir.is_dir():  # ensemble: mean of P(correct) and of cost with kNN
+            kv, kt = load(knn_dir)
+            rows.append(row(f"{name} +kNN", v, t, weights, (v.prob + kv.prob) / 2, (v.pred_cost + kv.pred_cost) / 2,
+                            (t.prob + kt.prob) / 2, (t.pred_cost + kt.pred_cost) / 2))
         rows.append(row(f"{name} true cost (bound)", v, t, weights, vc=v.cost, tc=t.cost))
+    # seed groups (<name>_s<k>): the mean over their seeds
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        m = re.fullmatch(r"(.+)_s(\d+)", r["variant"])
+        if m:
+            groups.setdefault(m.group(1), []).append(r)
+    for base, members in groups.items():
+        if len(members) > 1:
+            mean = {k: float(np.mean([m[k] for m in members])) for k in members[0] if k != "variant"}
+            rows.append({"variant": f"{base} (mean of {len(members)} seeds)", **mean})
     res = pd.DataFrame(rows)
     pd.set_option("display.width", 200)
     print("\nMMLU-Pro, one seed; select on val_* columns only (test_* for information)")
     print(res.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
-    emb = {F32: "float32, 256 tokens", BF16: "bfloat16, 256 tokens"}
-    variants = {n: {"embeddings": emb[VARIANTS[n][0]],
+    variants = {n: {"embeddings": EMB_LABEL[VARIANTS[n][0]],
                     "settings": {k: v for k, v in VARIANTS[n][1].items() if k != SEED},
                     "seed": int(VARIANTS[n][1].get(SEED, 0))} for n in args.variants}
+    from concur.experiments import RESULTS_PREDICTOR
+
+    adopted = next((n for n, (f, o) in VARIANTS.items() if f == BF16 and o == RESULTS_PREDICTOR), None)
     write_json_atomic(args.json, {"data": "MMLU-Pro import (results_work/mmlu_pro, data/imported/mmlu_pro)",
+                                  "adopted": adopted,
                                   "date": time.strftime("%Y-%m-%d %H:%M"), "variants": variants,
                                   "rows": res.to_dict(orient="records")})
     print(f"wrote {args.json}")

@@ -70,6 +70,8 @@ SCHEMA: dict[str, Any] = {
         "temperature_scaling": ((bool,), True),
         "device": ((str,), "auto"),
         "knn_k": ((list,), [5, 10, 20, 50, 100]),
+        # extra task columns beside the text embedding: "length", "subject" (concur/features.py)
+        "task_features": ((list,), []),
     },
     "routing": {
         "weights": ((list, type(None)), None),
@@ -92,6 +94,9 @@ SCHEMA: dict[str, Any] = {
         "trust_remote_code": ((bool,), False),
     },
 }
+
+# predictor.task_features entries (built in concur/features.py)
+TASK_FEATURES = ("length", "subject")
 
 CHOICES = {
     ("embedding", "dtype"): ("float32", "bfloat16"),
@@ -186,6 +191,10 @@ def parse_config(raw: Any, base_dir: str | os.PathLike, source: str = "config") 
     for key in ("batch_size",):
         if cfg.embedding[key] <= 0:
             raise ConcurError(f"{source}: config key 'embedding.{key}' must be positive")
+    bad = [f for f in cfg.predictor.task_features if f not in TASK_FEATURES]
+    if bad:
+        raise ConcurError(f"{source}: config key 'predictor.task_features': unknown feature {bad[0]!r} "
+                          f"(choose from {', '.join(TASK_FEATURES)})")
     for key in ("emb_dim", "hidden_dim", "batch_size", "epochs", "eval_every", "patience"):
         if cfg.predictor[key] <= 0:
             raise ConcurError(f"{source}: config key 'predictor.{key}' must be positive")

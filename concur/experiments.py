@@ -38,7 +38,7 @@ DATASETS: dict[str, dict[str, Any]] = {
     "mmlu_pro": {"source": "mmlu-pro", "title": "MMLU-Pro, 10-model pool (Phi-3-mini ... Llama-3.1-70B), cost in FLOPs",
                  "continual": True},
     "routerbench": {"source": "routerbench", "title": "RouterBench (arc_challenge + mbpp + winograde in one data set), "
-                                                      "11 models, real USD cost", "continual": False},
+                                                      "11 models, real USD cost", "continual": True},
     "routellm_mmlu": {"source": "routellm-mmlu", "title": "RouteLLM MMLU, weak/strong pair (Mixtral-8x7B / GPT-4)",
                       "continual": False},
 }
@@ -202,6 +202,7 @@ def evaluate_curves(routers: list[Router], test_sets: dict[str, list[Predictions
     for name, (pt, bt, cpts, apts) in ref.items():
         out["routers"][name] = _summ(pt, bt, 1)
         out["curves"][name] = _curve(cpts, apts, (single_cost[lo_j], single_acc[lo_j]))
+    boot_aiq: dict[str, np.ndarray] = {}
     for r in routers:
         per_seed_pt, per_seed_bt, ops = [], [], []
         for k, (test, val) in enumerate(zip(test_sets[r.name], val_sets[r.name])):
@@ -226,6 +227,7 @@ def evaluate_curves(routers: list[Router], test_sets: dict[str, list[Predictions
         # seed mean inside each resample (NaN where a seed's hull never reaches the reference accuracy)
         bt = {k: np.mean(np.stack([b[k] for b in per_seed_bt]), axis=0) for k in per_seed_bt[0]}
         summ = _summ(pt, bt, len(per_seed_pt))
+        boot_aiq[r.name] = bt["aiq"]
         summ["per_seed"] = per_seed_pt
         summ["gap_recovered"] = curves.gap_recovered(pt["aiq"], singles_point["aiq"], ceil_point["aiq"])
         boot_gap = (bt["aiq"] - singles_boot["aiq"]) / (ceil_boot["aiq"] - singles_boot["aiq"])
@@ -243,6 +245,12 @@ def evaluate_curves(routers: list[Router], test_sets: dict[str, list[Predictions
             "val_cost": float(np.mean([o["val_cost"] for o in ops])),
         }
         out["routers"][r.name] = summ
+    # paired differences with kNN: every router is resampled on the same test tasks (one `counts`)
+    if "kNN" in boot_aiq:
+        for name, b in boot_aiq.items():
+            if name != "kNN":
+                out["routers"][name]["aiq_minus_knn"] = out["routers"][name]["aiq"] - out["routers"]["kNN"]["aiq"]
+                out["routers"][name]["aiq_minus_knn_ci"] = curves.interval(b - boot_aiq["kNN"])
     return out
 
 
@@ -277,24 +285,36 @@ def weak_strong(routers: list[Router], test_sets: dict[str, list[Predictions]]) 
 def budgets_table(routers: list[Router], test_sets: dict[str, list[Predictions]], train_costs: np.ndarray,
                   n_budgets: int) -> dict[str, Any]:
     """Global vs local budgeted routing at budgets spaced geometrically between the cheapest and the
-    dearest single strategy's mean TRAINING cost (no test information), first seed of each router."""
+    dearest single strategy's mean TRAINING cost (no test information), over every seed of each router:
+    accuracy and spend are seed means, with the seed range and how many seeds overspent in reality."""
     lo, hi = float(np.min(train_costs)), float(np.max(train_costs))
     budgets = np.geomspace(lo, hi, n_budgets + 2)[1:-1]
     rows = []
     for r in routers:
-        p = test_sets[r.name][0]
         for mode in ("global", "local"):
             for b in budgets:
-                try:
-                    res = route_budget(p.prob, p.pred_cost, float(b), mode, 1, "auto", 20.0, 20000)
-                except ConcurError as err:  # infeasible on predicted cost
-                    rows.append({"router": r.name, "mode": mode, "budget": float(b), "error": str(err)})
+                runs, errors = [], []
+                for p in test_sets[r.name]:
+                    try:
+                        res = route_budget(p.prob, p.pred_cost, float(b), mode, 1, "auto", 20.0, 20000)
+                    except ConcurError as err:  # infeasible on predicted cost
+                        errors.append(str(err))
+                        continue
+                    runs.append({"accuracy": float(take(p.label, res.choice).mean()),
+                                 "realised_cost": float(take(p.cost, res.choice).mean()),
+                                 "predicted_cost": float(take(p.pred_cost, res.choice).mean()),
+                                 "predicted_accuracy": float(take(p.prob, res.choice).mean()), "solver": res.solver})
+                if not runs:
+                    rows.append({"router": r.name, "mode": mode, "budget": float(b), "error": errors[0]})
                     continue
-                rows.append({"router": r.name, "mode": mode, "budget": float(b),
-                             "accuracy": float(take(p.label, res.choice).mean()),
-                             "realised_cost": float(take(p.cost, res.choice).mean()),
-                             "predicted_cost": float(take(p.pred_cost, res.choice).mean()),
-                             "predicted_accuracy": float(take(p.prob, res.choice).mean()), "solver": res.solver})
+                acc = [x["accuracy"] for x in runs]
+                rows.append({"router": r.name, "mode": mode, "budget": float(b), "n_seeds": len(runs),
+                             "n_infeasible": len(errors),
+                             **{k: float(np.mean([x[k] for x in runs]))
+                                for k in ("accuracy", "realised_cost", "predicted_cost", "predicted_accuracy")},
+                             "accuracy_range": [min(acc), max(acc)],
+                             "seeds_over_budget": sum(x["realised_cost"] > b for x in runs),
+                             "solver": ",".join(sorted({x["solver"] for x in runs}))})
     return {"budgets": budgets.tolist(), "rows": rows}
 
 

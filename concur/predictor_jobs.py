@@ -21,6 +21,7 @@ from .config import Config
 from .data import PRED_COLUMNS, Dataset, SplitOutcomes, load_dataset, prediction_path, split_strategy
 from .embeddings import load_strategy_embeddings, load_task_embeddings
 from .errors import ConcurError
+from .features import with_task_features
 from .io import read_json, save_torch_atomic, sha256_of_file, write_csv_atomic, write_json_atomic
 from .knn import fit_knn
 from .predictors import (FORMAT_VERSION, CostScaling, accuracy_classifier, cost_regressor, fingerprint,
@@ -56,6 +57,8 @@ def load_inputs(config: Config, splits: tuple[str, ...]) -> Inputs:
     if meta.get("model") != smeta.get("model") or task_emb.shape[1] != next(iter(strat_emb["model"].values())).shape[0]:
         raise ConcurError(f"{config.task_emb_path} and {config.strategy_emb_path}: made by different embedding models "
                           f"({meta.get('model')} vs {smeta.get('model')}); run `python embed_dataset.py --force`")
+    if config.predictor.task_features:
+        task_emb, strat_emb = with_task_features(task_emb, strat_emb, ds.tasks, config.predictor.task_features)
     return Inputs(ds, task_emb, strat_emb, str(meta.get("model")))
 
 
@@ -184,6 +187,11 @@ def load_predictor(config: Config, inp: Inputs, strategy: str) -> LoadedPredicto
     if rec is None:
         raise ConcurError(f"{files['json']}: no complete trained predictor for '{strategy}'; "
                           f"run `python predictor.py --strategy {strategy}`")
+    trained_features = (rec.get("config") or {}).get("task_features", [])
+    if trained_features != list(config.predictor.task_features):
+        raise ConcurError(f"{files['json']}: predictor for '{strategy}' is stale: trained with predictor.task_features "
+                          f"{trained_features}, the config has {list(config.predictor.task_features)}; retrain with "
+                          f"`python predictor.py --strategy {strategy}`")
     if rec.get("embedding_model") != inp.emb_model or rec.get("text_dim") != int(inp.task_emb.shape[1]):
         raise ConcurError(f"{files['json']}: predictor for '{strategy}' was trained under embedding model "
                           f"'{rec.get('embedding_model')}' (dim {rec.get('text_dim')}), but the embeddings are from "

@@ -158,7 +158,10 @@ def tensor_hash(*tensors: torch.Tensor) -> str:
 
 def model_config(predictor_cfg: dict[str, Any]) -> dict[str, Any]:
     """The predictor settings that change what is learned (fingerprinted, saved with the model)."""
-    return {k: v for k, v in sorted(predictor_cfg.items()) if k not in NON_MODEL_KEYS}
+    # an empty task_features list (the default) is left out, so predictors saved before the key
+    # existed stay current
+    return {k: v for k, v in sorted(predictor_cfg.items())
+            if k not in NON_MODEL_KEYS and not (k == "task_features" and not v)}
 
 
 def fingerprint(parts: dict[str, Any]) -> str:

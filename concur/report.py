@@ -110,7 +110,9 @@ def _dataset_section(res: dict[str, Any], png: str) -> list[str]:
     L.append("")
     c, k = cv["routers"]["concur"], cv["routers"]["kNN"]
     L.append(f"Target AIQ(concur) >= AIQ(kNN): **{'met' if c['aiq'] >= k['aiq'] else 'NOT met'}** "
-             f"(concur {_f(c['aiq'], 4)} vs kNN {_f(k['aiq'], 4)}, difference {_f(c['aiq'] - k['aiq'], 4)}).")
+             f"(concur {_f(c['aiq'], 4)} vs kNN {_f(k['aiq'], 4)}, difference {_f(c['aiq'] - k['aiq'], 4)}"
+             + (f", paired 95% bootstrap interval {_ci(c['aiq_minus_knn_ci'], 4).strip()}" if c.get('aiq_minus_knn_ci') else "")
+             + ").")
     if res["name"] == "mmlu_pro":
         g = c["gain_at_ref_cost"]
         L.append(f"Target accuracy at the best single's cost >= best single + 1 point: "
@@ -133,8 +135,10 @@ def _dataset_section(res: dict[str, Any], png: str) -> list[str]:
                      + " | ".join(_f(m[b]) for b in bands) + " |")
         L.append("")
     bud = res["budgets"]
-    L.append("Budgeted routing (first seed of each router; budgets per task spaced geometrically between the cheapest "
-             "and the dearest single strategy's mean training cost; the constraint holds on predicted cost):")
+    L.append("Budgeted routing (every training seed of each router: accuracy and spend are seed means, the "
+             "accuracy range over seeds in brackets; budgets per task spaced geometrically between the cheapest and "
+             "the dearest single strategy's mean training cost; the constraint holds on predicted cost, so realised "
+             "spend can exceed it):")
     L.append("")
     L.append("| router | mode | budget | accuracy | realised cost | predicted cost | realised over budget |")
     L.append("|---|---|---|---|---|---|---|")
@@ -143,9 +147,14 @@ def _dataset_section(res: dict[str, Any], png: str) -> list[str]:
             L.append(f"| {r['router']} | {r['mode']} | {_f(r['budget'], 2)} | infeasible | | | |")
             continue
         over = r["realised_cost"] - r["budget"]
-        L.append(f"| {r['router']} | {r['mode']} | {_f(r['budget'], 2)} | {_f(r['accuracy'])} | "
+        rng = r.get("accuracy_range")
+        spread = f" [{rng[0]:.3f}, {rng[1]:.3f}]" if rng and r.get("n_seeds", 1) > 1 else ""
+        n = r.get("n_seeds", 1)
+        seeds_over = r.get("seeds_over_budget", int(over > 0))
+        L.append(f"| {r['router']} | {r['mode']} | {_f(r['budget'], 2)} | {_f(r['accuracy'])}{spread} | "
                  f"{_f(r['realised_cost'], 2)} | {_f(r['predicted_cost'], 2)} | "
-                 f"{'yes, +' + format(100 * over / r['budget'], '.1f') + '%' if over > 0 else 'no'} |")
+                 f"{'mean +' + format(100 * over / r['budget'], '.1f') + '%' if over > 0 else 'no'}"
+                 f"{f' ({seeds_over} of {n} seeds)' if seeds_over and n > 1 else ''} |")
     L.append("")
     if "continual" in res:
         ct = res["continual"]
@@ -218,15 +227,19 @@ def _predictor_levers(lv: dict[str, Any] | None) -> list[str]:
          "P(correct) with the realised costs (what a perfect cost model would add).", "",
          "| variant | embeddings | settings | val logloss | val AUROC | val cost MAE | val AIQ | val gain | "
          "test AIQ | test gain |", "|---|---|---|---|---|---|---|---|---|---|"]
+    adopted = lv.get("adopted", "eval1_bs256")
     for row in lv["rows"]:
         name = row["variant"]
         base = name.split(" ")[0]
-        if " " in name and base != "eval1_bs256" and not name.startswith("[ref]"):
+        group = name.endswith(" seeds)")  # '<base> (mean of k seeds)'
+        if " " in name and base != adopted and not name.startswith("[ref]") and not group:
             continue  # the +kNN / bound rows are shown for the adopted variant only
-        v = lv["variants"].get(base, {})
+        v = lv["variants"].get(f"{base}_s0" if group else base, {})
         settings = ", ".join(f"{k} {x}" for k, x in v.get("settings", {}).items()) or "reference defaults"
-        if v.get("seed"):
+        if v.get("seed") and not group:
             settings += f", seed {v['seed']}"
+        if base == adopted and name == base:
+            name += " (adopted)"
         emb = "as in this report" if name.startswith("[ref]") else v.get("embeddings", "")
         L.append(f"| {name} | {emb} | {settings if v else ''} | {_f(row['val_logloss'], 4)} | "
                  f"{_f(row['val_auroc'], 4)} | {_f(row['val_cost_mae'], 1)} | {_f(row['val_aiq'], 4)} | "

@@ -67,9 +67,17 @@ def test_orchestration_on_synthetic_data(tmp_path, demo_spec):
     assert cont["byte_identical"] is True and cont["identical_to_main_run"] is True
     assert sorted(cont["setting2_trained"]) == sorted(cont["small"])
     assert sorted(cont["setting2_skipped"]) == sorted(cont["large"])
+    # paired bootstrap difference to kNN: the point lies inside its interval
+    d = routers["concur"]["aiq_minus_knn"]
+    lo, hi = routers["concur"]["aiq_minus_knn_ci"]
+    assert d == pytest.approx(routers["concur"]["aiq"] - routers["kNN"]["aiq"]) and lo - 1e-9 <= hi
+    assert "aiq_minus_knn" not in routers["kNN"]
     budgets = res["budgets"]
     assert len(budgets["budgets"]) == 5
     for row in budgets["rows"]:
+        if "error" not in row:  # every seed of each router is routed and averaged (kNN has no seeds)
+            assert row["n_seeds"] + row["n_infeasible"] == (1 if row["router"] == "kNN" else 2)
+            assert row["accuracy_range"][0] - 1e-12 <= row["accuracy"] <= row["accuracy_range"][1] + 1e-12
         # global routing never spends more than the budget on predicted cost, whichever solver ran
         if "error" not in row and row["mode"] == "global":
             assert row["predicted_cost"] <= row["budget"] * (1 + 1e-9)
@@ -104,12 +112,19 @@ def test_predictor_levers_table_rendering():
     assert "not measured" in _predictor_levers(None)[0]
     row = {"val_logloss": 0.59, "val_auroc": 0.69, "val_cost_mae": 42.0, "val_aiq": 0.52, "val_gain": -0.7,
            "test_aiq": 0.54, "test_gain": -0.8}
-    lv = {"date": "2026-01-01 00:00", "variants": {"base": {"embeddings": "float32, 256 tokens", "settings": {}, "seed": 0},
-                                                  "eval1_bs256": {"embeddings": "float32, 256 tokens",
-                                                                  "settings": {"batch_size": 256}, "seed": 1}},
+    lv = {"date": "2026-01-01 00:00", "adopted": "eval1_bs256",
+          "variants": {"base": {"embeddings": "float32, 256 tokens", "settings": {}, "seed": 0},
+                       "eval1_bs256": {"embeddings": "float32, 256 tokens", "settings": {"batch_size": 256}, "seed": 1},
+                       "lr_s0": {"embeddings": "e", "settings": {"lr": 1e-4}, "seed": 0},
+                       "lr_s1": {"embeddings": "e", "settings": {"lr": 1e-4}, "seed": 1}},
           "rows": [{"variant": "[ref] kNN", **row}, {"variant": "base", **row}, {"variant": "base +kNN", **row},
-                   {"variant": "eval1_bs256", **row}, {"variant": "eval1_bs256 +kNN", **row}]}
+                   {"variant": "eval1_bs256", **row}, {"variant": "eval1_bs256 +kNN", **row},
+                   {"variant": "lr_s0", **row}, {"variant": "lr_s0 +kNN", **row}, {"variant": "lr_s1", **row},
+                   {"variant": "lr (mean of 2 seeds)", **row}]}
     lines = [line for line in _predictor_levers(lv) if line.startswith("| ") and not line.startswith("| variant")]
     names = [line.split("|")[1].strip() for line in lines]
-    assert names == ["[ref] kNN", "base", "eval1_bs256", "eval1_bs256 +kNN"]  # other variants' +kNN rows dropped
+    # other variants' +kNN rows dropped; seed-group means kept with their members' settings
+    assert names == ["[ref] kNN", "base", "eval1_bs256 (adopted)", "eval1_bs256 +kNN", "lr_s0", "lr_s1",
+                     "lr (mean of 2 seeds)"]
     assert "reference defaults" in lines[1] and "batch_size 256, seed 1" in lines[2] and "0.5200" in lines[1]
+    assert "| lr 0.0001 |" in lines[6] and "seed 1" in lines[5]
