@@ -70,6 +70,9 @@ SCHEMA: dict[str, Any] = {
         "temperature_scaling": ((bool,), True),
         "device": ((str,), "auto"),
         "knn_k": ((list,), [5, 10, 20, 50, 100]),
+        # weight b of the strategy's own kNN in the written predictions: (1-b)*concur + b*kNN, for
+        # P(correct) and cost (0 = CONCUR alone). Still per strategy: only its own rows are used.
+        "knn_blend": (NUMBER, 0.0),
         # extra task columns beside the text embedding: "length", "subject" (concur/features.py)
         "task_features": ((list,), []),
     },
@@ -195,6 +198,9 @@ def parse_config(raw: Any, base_dir: str | os.PathLike, source: str = "config") 
     if bad:
         raise ConcurError(f"{source}: config key 'predictor.task_features': unknown feature {bad[0]!r} "
                           f"(choose from {', '.join(TASK_FEATURES)})")
+    if not 0.0 <= cfg.predictor.knn_blend <= 1.0:
+        raise ConcurError(f"{source}: config key 'predictor.knn_blend' must be between 0 and 1, "
+                          f"got {cfg.predictor.knn_blend!r}")
     for key in ("emb_dim", "hidden_dim", "batch_size", "epochs", "eval_every", "patience"):
         if cfg.predictor[key] <= 0:
             raise ConcurError(f"{source}: config key 'predictor.{key}' must be positive")

@@ -213,12 +213,24 @@ def load_predictor(config: Config, inp: Inputs, strategy: str) -> LoadedPredicto
     return LoadedPredictor(strategy, rec, cls_net, reg_net, CostScaling.from_json(rec["cost_scaling"]))
 
 
-def predict_split(pred: LoadedPredictor, inp: Inputs, split: SplitOutcomes, device: torch.device) -> pd.DataFrame:
-    """The prediction table (reference columns) of one split, in task.json order."""
+def strategy_knn(config: Config, inp: Inputs, strategy: str):
+    """The strategy's kNN peer (its own train rows, k chosen on its validation rows)."""
+    _, tr_rows, tr_y, tr_c = split_rows(inp.ds.train, strategy)
+    _, va_rows, va_y, va_c = split_rows(inp.ds.val, strategy)
+    return fit_knn(inp.task_emb[tr_rows], tr_y, tr_c, inp.task_emb[va_rows], va_y, va_c, config.predictor.knn_k)
+
+
+def predict_split(pred: LoadedPredictor, inp: Inputs, split: SplitOutcomes, device: torch.device,
+                  knn=None, knn_blend: float = 0.0) -> pd.DataFrame:
+    """The prediction table (reference columns) of one split, in task.json order; with `knn` and
+    knn_blend b > 0, P(correct) and cost are (1-b)*concur + b*kNN."""
     qids, rows, y, c = split_rows(split, pred.strategy)
     g_model, g_decoding = strategy_vectors(inp, pred.strategy)
     p, cost = predict_outputs(pred.cls_net, pred.reg_net, pred.scaling, pred.record["temperature"],
                               inp.task_emb[rows], g_model, g_decoding, device)
+    if knn is not None and knn_blend > 0 and len(rows):
+        kp, kc = knn.predict(inp.task_emb[rows])
+        p, cost = (1 - knn_blend) * p + knn_blend * kp, (1 - knn_blend) * cost + knn_blend * kc
     model, decoding = split_strategy(pred.strategy)
     integral = bool(np.all(y == np.round(y)))
     return pd.DataFrame({
@@ -228,11 +240,16 @@ def predict_split(pred: LoadedPredictor, inp: Inputs, split: SplitOutcomes, devi
     }, columns=list(PRED_COLUMNS))
 
 
-def prediction_fingerprint(pred: LoadedPredictor, inp: Inputs, split: SplitOutcomes) -> str:
+def prediction_fingerprint(pred: LoadedPredictor, inp: Inputs, split: SplitOutcomes, knn_blend: float = 0.0,
+                           knn_k: list[int] | None = None) -> str:
     qids, rows, y, c = split_rows(split, pred.strategy)
-    return fingerprint({"format": FORMAT_VERSION, "predictor": pred.record["fingerprint"],
-                        "files": pred.record["files"], "rows": rows_hash(qids, y, c),
-                        "task_embeddings": tensor_hash(inp.task_emb[rows])})
+    parts = {"format": FORMAT_VERSION, "predictor": pred.record["fingerprint"],
+             "files": pred.record["files"], "rows": rows_hash(qids, y, c),
+             "task_embeddings": tensor_hash(inp.task_emb[rows])}
+    if knn_blend > 0:  # the kNN part depends on the blend weight, its k grid, and the train/val rows (in the
+        # predictor fingerprint already)
+        parts["knn"] = {"blend": float(knn_blend), "k": [int(k) for k in (knn_k or [])]}
+    return fingerprint(parts)
 
 
 def predict_strategies(config: Config, requested: list[str], force: bool = False, log: Log = print,
@@ -244,19 +261,23 @@ def predict_strategies(config: Config, requested: list[str], force: bool = False
     names = resolve_strategies(requested, inp.ds.strategies)
     device = resolve_device(config.predictor.device)
     preds = [load_predictor(config, inp, s) for s in names]  # all checked before anything is written
+    blend = float(config.predictor.knn_blend)
     status: dict[str, str] = {}
     for pred in tqdm(preds, desc="predicting", disable=not progress or len(preds) < 2):
         done = []
+        knn = None
         for split_name in ("test", "val"):
             split = inp.ds.splits[split_name]
             path = prediction_file(config, pred.strategy, split_name)
             side = Path(f"{path}.meta.json")
-            fp = prediction_fingerprint(pred, inp, split)
+            fp = prediction_fingerprint(pred, inp, split, blend, config.predictor.knn_k)
             if not force and path.is_file() and side.is_file() and _sidecar_fp(side) == fp \
                     and _sidecar_sha(side) == sha256_of_file(path):
                 done.append(f"{path.name} up to date")
                 continue
-            df = predict_split(pred, inp, split, device)
+            if blend > 0 and knn is None:
+                knn = strategy_knn(config, inp, pred.strategy)
+            df = predict_split(pred, inp, split, device, knn, blend)
             write_csv_atomic(path, df)
             write_json_atomic(side, {"fingerprint": fp, "sha256": sha256_of_file(path), "rows": len(df)})
             done.append(f"{path.name} written ({len(df)} rows)")
@@ -299,9 +320,7 @@ def diagnostics(config: Config, inp: Inputs, names: list[str], log: Log = print)
     for strategy in names:
         pred = load_predictor(config, inp, strategy)
         g_model, g_decoding = strategy_vectors(inp, strategy)
-        _, tr_rows, tr_y, tr_c = split_rows(inp.ds.train, strategy)
-        _, va_rows, va_y, va_c = split_rows(inp.ds.val, strategy)
-        knn = fit_knn(inp.task_emb[tr_rows], tr_y, tr_c, inp.task_emb[va_rows], va_y, va_c, config.predictor.knn_k)
+        knn = strategy_knn(config, inp, strategy)
         splits = [("val", inp.ds.val)] + ([("test", test)] if test is not None else [])
         for split_name, split in splits:
             _, rows_s, y, c = split_rows(split, strategy)

@@ -20,7 +20,8 @@ from torch import nn
 from .errors import ConcurError
 
 # Predictor-section keys that do not change what is learned (so they are not fingerprinted).
-NON_MODEL_KEYS = ("device", "knn_k")
+# knn_blend only mixes the written predictions (it is in the prediction fingerprint instead).
+NON_MODEL_KEYS = ("device", "knn_k", "knn_blend")
 FORMAT_VERSION = 1
 
 

@@ -192,7 +192,7 @@ METHOD_NOTES = """\
   *shared model*: ONE MLP over [task embedding; model-description embedding; decoding-description embedding]
   with two outputs (logit of P(correct), standardised log cost), trained on all strategies' rows together,
   checkpoint and temperature chosen on validation (concur/baselines.py). *concur+kNN ensemble*: the mean of
-  concur's and kNN's P(correct) and cost (a lever, see below). Every router's predictions are written as
+  concur's and kNN's P(correct) and cost (a lever, see below; `predictor.knn_blend: 0.5` in predictor.py). Every router's predictions are written as
   `pred_<strategy>.csv` / `pred_val_<strategy>.csv` and routed by the same code (concur/routing.py): per task
   argmax of W*p - (1-W)*c over a dense grid of weights W (1-W from 1 down to 1e-9 geometrically, plus 0 and 1).
 - **Hull.** The router's operating points plus the cheapest single strategy's point (a router can always send
@@ -232,7 +232,8 @@ def _predictor_levers(lv: dict[str, Any] | None) -> list[str]:
         name = row["variant"]
         base = name.split(" ")[0]
         group = name.endswith(" seeds)")  # '<base> (mean of k seeds)'
-        if " " in name and base != adopted and not name.startswith("[ref]") and not group:
+        if " " in name and base not in (adopted, *lv.get("show_posthoc", [])) and not name.startswith("[ref]") \
+                and not group:
             continue  # the +kNN / bound rows are shown for the adopted variant only
         v = lv["variants"].get(f"{base}_s0" if group else base, {})
         settings = ", ".join(f"{k} {x}" for k, x in v.get("settings", {}).items()) or "reference defaults"
@@ -260,11 +261,13 @@ def render(results: list[dict[str, Any]], meta: dict[str, Any], docs: Path) -> P
          f"CONCUR predictor settings differing from the reference defaults: "
          f"{', '.join(f'{k} {v}' for k, v in meta.get('predictor', {}).items()) or 'none'} (chosen on MMLU-Pro "
          f"validation with `benchmarks/bench_predictor_levers.py`). Shared data: `{meta['data_root']}`.", ""]
-    summary = ["| data set | AIQ concur | AIQ kNN | AIQ shared | AIQ singles hull | AIQ ceiling | "
-               "concur gain at best-single cost (points) |", "|---|---|---|---|---|---|---|"]
+    summary = ["| data set | AIQ concur | AIQ kNN | concur - kNN (paired 95% CI) | AIQ shared | AIQ singles hull | "
+               "AIQ ceiling | concur gain at best-single cost (points) |", "|---|---|---|---|---|---|---|---|"]
     for res in results:
         r = res["curves"]["routers"]
-        summary.append(f"| {res['name']} | {_f(r['concur']['aiq'], 4)} | {_f(r['kNN']['aiq'], 4)} | "
+        diff = (f"{r['concur']['aiq'] - r['kNN']['aiq']:+.4f}"
+                + (_ci(r["concur"]["aiq_minus_knn_ci"], 4) if r["concur"].get("aiq_minus_knn_ci") else ""))
+        summary.append(f"| {res['name']} | {_f(r['concur']['aiq'], 4)} | {_f(r['kNN']['aiq'], 4)} | {diff} | "
                        f"{_f(r['shared model']['aiq'], 4)} | {_f(r['singles hull']['aiq'], 4)} | "
                        f"{_f(r['oracle-probability ceiling']['aiq'], 4)} | {_pts(r['concur']['gain_at_ref_cost'])} |")
     L += ["## Summary", ""] + summary + [""]
