@@ -10,7 +10,8 @@ current), and prints per variant:
   test_aiq / test_gain      the same on test, FOR INFORMATION ONLY (choose levers on validation)
 Reference rows (kNN, shared model, concur seed 0) are read from results_work/mmlu_pro when present;
 for another embedding folder (mpnet) they are computed here (kNN, shared model seed 0).
-Post-hoc rows need no training: '+kNN' (mean with kNN's P(correct) and cost, same embeddings) and
+Post-hoc rows need no training: '+kNN' (mean with kNN's P(correct) and cost, same embeddings),
+'+kNN (weight per strategy on val)' (the mixing weight chosen per strategy on validation loss), and
 'true cost (bound)' (the variant's P(correct) routed with the realised costs: what a perfect cost
 model would add). Variants <name>_s0.._s2 also get a '<name> (mean of 3 seeds)' row.
 Folders: F32 = data/imported/mmlu_pro (prepare_data.py + embed_dataset.py defaults), BF16 = the
@@ -88,7 +89,7 @@ VARIANTS: dict[str, tuple[Path, dict]] = {
     **{f"bf16_lr1e-4_s{k}": (BF16, {"eval_every": 1, "lr": 1e-4, SEED: k}) for k in range(3)},
     **{f"bf16_eval1_bs256_s{k}": (BF16, {**RS, SEED: k}) for k in (1, 2)},
     # a larger embedding model
-    "mpnet_eval1_bs256": (MPNET, dict(RS)),
+    "mpnet_bs128_lr3e-4": (MPNET, {"eval_every": 1, "batch_size": 128, "lr": 3e-4}),
 }
 REFS = {"kNN": "knn", "shared s0": "shared_s0/output", "concur s0 (results)": "concur_s0/output"}
 
@@ -140,6 +141,20 @@ def row(name: str, val: Predictions, test: Predictions, weights: np.ndarray,
             "test_aiq": ta, "test_gain": 100 * tg}
 
 
+def blend_weights(v: Predictions, kv: Predictions, grid: int = 11) -> tuple[np.ndarray, np.ndarray]:
+    """Per strategy, the weight a in {0, 0.1, ..., 1} of concur in a*concur + (1-a)*kNN minimising the
+    VALIDATION log-loss (P(correct)) and mean |log(1+cost) error| (cost): a modular blend."""
+    alphas = np.linspace(0.0, 1.0, grid)
+    S = v.label.shape[1]
+    ap, ac = np.empty(S), np.empty(S)
+    for j in range(S):
+        y, c = v.label[:, j], v.cost[:, j]
+        ap[j] = alphas[int(np.argmin([metrics.log_loss(y, a * v.prob[:, j] + (1 - a) * kv.prob[:, j]) for a in alphas]))]
+        ac[j] = alphas[int(np.argmin([np.mean(np.abs(np.log1p(a * v.pred_cost[:, j] + (1 - a) * kv.pred_cost[:, j])
+                                                       - np.log1p(c))) for a in alphas]))]
+    return ap, ac
+
+
 def reference_routers(folder: Path, out: Path) -> dict[str, Path]:
     """kNN and shared-model (seed 0) pred files for another embedding folder, reused when present."""
     import torch
@@ -152,7 +167,7 @@ def reference_routers(folder: Path, out: Path) -> dict[str, Path]:
     if all(d.is_dir() for d in dirs.values()):
         return dirs
     torch.set_num_threads(2)
-    settings = Settings(work_root=out, data_root=out, embedding=EMB[folder], predictor=dict(RS))
+    settings = Settings(work_root=out, data_root=out, embedding=EMB[folder])
     inp = load_inputs(dataset_config(folder, 0, out / "_", out / "_", settings), ("train", "val", "test"))
     ds = inp.ds
     mats, _ = knn_matrices(inp.task_emb, ds.train, ds.val, {"val": ds.val, "test": ds.test},
@@ -190,7 +205,7 @@ def main() -> None:
     strategies = load_dataset(cfg, splits=("train",)).strategies
     weights = weight_grid(size=400)
     rows, loaded = [], {}
-    load = lambda d: {s: load_predictions(d, strategies, s) for s in ("val", "test")}  # noqa: E731
+    load = lambda d: tuple(load_predictions(d, strategies, s) for s in ("val", "test"))  # noqa: E731
     # kNN and shared-model references per embedding folder: the results pipeline's for BF16,
     # computed here (one seed) for any other folder a selected variant uses
     refs: dict[Path, dict[str, Path]] = {}
@@ -214,6 +229,10 @@ def main() -> None:
             kv, kt = load(knn_dir)
             rows.append(row(f"{name} +kNN", v, t, weights, (v.prob + kv.prob) / 2, (v.pred_cost + kv.pred_cost) / 2,
                             (t.prob + kt.prob) / 2, (t.pred_cost + kt.pred_cost) / 2))
+            ap, ac = blend_weights(v, kv)
+            rows.append(row(f"{name} +kNN (weight per strategy on val)", v, t, weights,
+                            ap * v.prob + (1 - ap) * kv.prob, ac * v.pred_cost + (1 - ac) * kv.pred_cost,
+                            ap * t.prob + (1 - ap) * kt.prob, ac * t.pred_cost + (1 - ac) * kt.pred_cost))
         rows.append(row(f"{name} true cost (bound)", v, t, weights, vc=v.cost, tc=t.cost))
     # seed groups (<name>_s<k>): the mean over their seeds
     groups: dict[str, list[dict]] = {}
@@ -221,6 +240,9 @@ def main() -> None:
         m = re.fullmatch(r"(.+)_s(\d+)", r["variant"])
         if m:
             groups.setdefault(m.group(1), []).append(r)
+    for r in rows:  # a plain <name> variant is seed 0 of <name>_s1, _s2
+        if r["variant"] in groups and r["variant"] in VARIANTS:
+            groups[r["variant"]].append(r)
     for base, members in groups.items():
         if len(members) > 1:
             mean = {k: float(np.mean([m[k] for m in members])) for k in members[0] if k != "variant"}
@@ -234,9 +256,10 @@ def main() -> None:
                     "seed": int(VARIANTS[n][1].get(SEED, 0))} for n in args.variants}
     from concur.experiments import RESULTS_PREDICTOR
 
-    adopted = next((n for n, (f, o) in VARIANTS.items() if f == BF16 and o == RESULTS_PREDICTOR), None)
+    adopted = next((n for n, (f, o) in VARIANTS.items() if f == BF16 and o.get(SEED, 0) == 0
+                    and {k: v for k, v in o.items() if k != SEED} == RESULTS_PREDICTOR), None)
     write_json_atomic(args.json, {"data": "MMLU-Pro import (results_work/mmlu_pro, data/imported/mmlu_pro)",
-                                  "adopted": adopted,
+                                  "adopted": adopted, "show_posthoc": ["mpnet_bs128_lr3e-4"],
                                   "date": time.strftime("%Y-%m-%d %H:%M"), "variants": variants,
                                   "rows": res.to_dict(orient="records")})
     print(f"wrote {args.json}")
