@@ -67,7 +67,8 @@ def main(argv=None) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     start = time.perf_counter()
     work = Path(args.work_dir)
-    fresh = not work.exists() or not any(work.iterdir())
+    # clean = nothing computed yet (levers/ holds the lever benchmark's table, an input to the report)
+    fresh = not work.exists() or all(p.name == "levers" for p in work.iterdir())
     settings = Settings(work_root=work, data_root=data_root, seeds=tuple(args.seeds), n_boot=args.n_boot,
                         workers=args.workers, embedding={"dtype": args.dtype, "max_seq_length": args.max_seq_length})
     results = []

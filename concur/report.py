@@ -151,10 +151,13 @@ def _dataset_section(res: dict[str, Any], png: str) -> list[str]:
         spread = f" [{rng[0]:.3f}, {rng[1]:.3f}]" if rng and r.get("n_seeds", 1) > 1 else ""
         n = r.get("n_seeds", 1)
         seeds_over = r.get("seeds_over_budget", int(over > 0))
+        pct = f"+{100 * over / r['budget']:.1f}%"
+        if n > 1:  # how many seeds overspent, and the mean spend's excess
+            verdict = f"{seeds_over} of {n} seeds" + (f", mean {pct}" if over > 0 else "")
+        else:
+            verdict = f"yes, {pct}" if over > 0 else "no"
         L.append(f"| {r['router']} | {r['mode']} | {_f(r['budget'], 2)} | {_f(r['accuracy'])}{spread} | "
-                 f"{_f(r['realised_cost'], 2)} | {_f(r['predicted_cost'], 2)} | "
-                 f"{'mean +' + format(100 * over / r['budget'], '.1f') + '%' if over > 0 else 'no'}"
-                 f"{f' ({seeds_over} of {n} seeds)' if seeds_over and n > 1 else ''} |")
+                 f"{_f(r['realised_cost'], 2)} | {_f(r['predicted_cost'], 2)} | {verdict} |")
     L.append("")
     if "continual" in res:
         ct = res["continual"]
