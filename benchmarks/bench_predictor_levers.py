@@ -218,7 +218,8 @@ def main() -> None:
         for label, sub in subs.items():
             if sub.is_dir():
                 v, t = load(sub)
-                rows.append(row(f"[ref] {label}" + ("" if folder == BF16 else f" ({EMB_LABEL[folder]})"), v, t, weights))
+                rows.append({**row(f"[ref] {label}" + ("" if folder == BF16 else f" ({EMB_LABEL[folder]})"), v, t,
+                                   weights), "embeddings": "as in this report" if folder == BF16 else EMB_LABEL[folder]})
     for name in args.variants:
         v, t = load(args.work / name / "output")
         loaded[name] = (v, t)
@@ -248,6 +249,7 @@ def main() -> None:
             mean = {k: float(np.mean([m[k] for m in members])) for k in members[0] if k != "variant"}
             rows.append({"variant": f"{base} (mean of {len(members)} seeds)", **mean})
     res = pd.DataFrame(rows)
+    res["embeddings"] = res["embeddings"].fillna("") if "embeddings" in res else ""
     pd.set_option("display.width", 200)
     print("\nMMLU-Pro, one seed; select on val_* columns only (test_* for information)")
     print(res.to_string(index=False, float_format=lambda x: f"{x:.4f}"))

@@ -238,13 +238,15 @@ def _predictor_levers(lv: dict[str, Any] | None) -> list[str]:
         if " " in name and base not in (adopted, *lv.get("show_posthoc", [])) and not name.startswith("[ref]") \
                 and not group:
             continue  # the +kNN / bound rows are shown for the adopted variant only
-        v = lv["variants"].get(f"{base}_s0" if group else base, {})
+        v = (lv["variants"].get(f"{base}_s0") if group else None) or lv["variants"].get(base, {})
         settings = ", ".join(f"{k} {x}" for k, x in v.get("settings", {}).items()) or "reference defaults"
         if v.get("seed") and not group:
             settings += f", seed {v['seed']}"
         if base == adopted and name == base:
             name += " (adopted)"
-        emb = "as in this report" if name.startswith("[ref]") else v.get("embeddings", "")
+        emb = row.get("embeddings")
+        if not isinstance(emb, str) or not emb:
+            emb = "as in this report" if name.startswith("[ref]") else v.get("embeddings", "")
         L.append(f"| {name} | {emb} | {settings if v else ''} | {_f(row['val_logloss'], 4)} | "
                  f"{_f(row['val_auroc'], 4)} | {_f(row['val_cost_mae'], 1)} | {_f(row['val_aiq'], 4)} | "
                  f"{_f(row['val_gain'], 2)} | {_f(row['test_aiq'], 4)} | {_f(row['test_gain'], 2)} |")

@@ -128,3 +128,9 @@ def test_predictor_levers_table_rendering():
                      "lr (mean of 2 seeds)"]
     assert "reference defaults" in lines[1] and "batch_size 256, seed 1" in lines[2] and "0.5200" in lines[1]
     assert "| lr 0.0001 |" in lines[6] and "seed 1" in lines[5]
+    # a reference row on other embeddings names them; a missing (NaN) value falls back to the variant's
+    lv["rows"] = [{"variant": "[ref] kNN (mpnet)", "embeddings": "mpnet-base", **row},
+                  {"variant": "base", "embeddings": float("nan"), **row}]
+    lines = [line for line in _predictor_levers(lv) if line.startswith("| ") and not line.startswith("| variant")]
+    assert lines[0].startswith("| [ref] kNN (mpnet) | mpnet-base |")
+    assert lines[1].startswith("| base | float32, 256 tokens |")
