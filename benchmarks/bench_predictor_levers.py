@@ -42,7 +42,7 @@ sys.path[:0] = [str(REPO)]
 from concur import curves, metrics  # noqa: E402
 from concur.errors import cli_main  # noqa: E402
 from concur.io import write_json_atomic  # noqa: E402
-from concur.experiments import Settings  # noqa: E402
+from concur.experiments import RESULTS_PREDICTOR, Settings  # noqa: E402
 from concur.evaluation import take  # noqa: E402
 from concur.routing import Predictions, load_predictions, route_weighted, weight_grid  # noqa: E402
 
@@ -88,6 +88,11 @@ VARIANTS: dict[str, tuple[Path, dict]] = {
     **{f"bf16_bs128_lr3e-4_s{k}": (BF16, {"eval_every": 1, "batch_size": 128, "lr": 3e-4, SEED: k}) for k in range(3)},
     **{f"bf16_lr1e-4_s{k}": (BF16, {"eval_every": 1, "lr": 1e-4, SEED: k}) for k in range(3)},
     **{f"bf16_eval1_bs256_s{k}": (BF16, {**RS, SEED: k}) for k in (1, 2)},
+    # the reference's choices in place of ours, with the adopted schedule (calibration, cost target, selection)
+    **{f"bf16_adopted_no_temperature_s{k}": (BF16, {**RESULTS_PREDICTOR, "temperature_scaling": False, SEED: k})
+       for k in range(3)},
+    "bf16_adopted_cost_raw": (BF16, {**RESULTS_PREDICTOR, "cost_target": "raw"}),
+    "bf16_adopted_select_accuracy": (BF16, {**RESULTS_PREDICTOR, "selection": "accuracy"}),
     # a larger embedding model
     "mpnet_bs128_lr3e-4": (MPNET, {"eval_every": 1, "batch_size": 128, "lr": 3e-4}),
 }
@@ -256,8 +261,6 @@ def main() -> None:
     variants = {n: {"embeddings": EMB_LABEL[VARIANTS[n][0]],
                     "settings": {k: v for k, v in VARIANTS[n][1].items() if k != SEED},
                     "seed": int(VARIANTS[n][1].get(SEED, 0))} for n in args.variants}
-    from concur.experiments import RESULTS_PREDICTOR
-
     adopted = next((n for n, (f, o) in VARIANTS.items() if f == BF16 and o.get(SEED, 0) == 0
                     and {k: v for k, v in o.items() if k != SEED} == RESULTS_PREDICTOR), None)
     write_json_atomic(args.json, {"data": "MMLU-Pro import (results_work/mmlu_pro, data/imported/mmlu_pro)",
