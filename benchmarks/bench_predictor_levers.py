@@ -164,7 +164,7 @@ def reference_routers(folder: Path, out: Path) -> dict[str, Path]:
     """kNN and shared-model (seed 0) pred files for another embedding folder, reused when present."""
     import torch
 
-    from concur.baselines import knn_matrices, strategy_matrix, train_shared, write_pred_files
+    from concur.baselines import train_shared, write_knn_preds, write_shared_preds
     from concur.experiments import Settings, dataset_config
     from concur.predictor_jobs import load_inputs
 
@@ -175,14 +175,10 @@ def reference_routers(folder: Path, out: Path) -> dict[str, Path]:
     settings = Settings(work_root=out, data_root=out, embedding=EMB[folder])
     inp = load_inputs(dataset_config(folder, 0, out / "_", out / "_", settings), ("train", "val", "test"))
     ds = inp.ds
-    mats, _ = knn_matrices(inp.task_emb, ds.train, ds.val, {"val": ds.val, "test": ds.test},
-                           [5, 10, 20, 50, 100])
+    splits = {"val": ds.val, "test": ds.test}
+    write_knn_preds(dirs["kNN"], inp.task_emb, ds.train, ds.val, splits, [5, 10, 20, 50, 100])
     model = train_shared(inp.task_emb, inp.strat_emb, ds.train, ds.val, 0)
-    for split_name, (prob, cost) in mats.items():
-        write_pred_files(dirs["kNN"], split_name, ds.splits[split_name], prob, cost)
-    for split_name in ("val", "test"):
-        prob, cost = model.predict(inp.task_emb, ds.splits[split_name], strategy_matrix(inp.strat_emb, ds.strategies))
-        write_pred_files(dirs["shared s0"], split_name, ds.splits[split_name], prob, cost)
+    write_shared_preds(dirs["shared s0"], model, inp.task_emb, inp.strat_emb, splits)
     return dirs
 
 

@@ -12,18 +12,16 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
-from .data import PRED_COLUMNS, SplitOutcomes, prediction_path, split_strategy
+from .data import SplitOutcomes, pred_table, prediction_path, split_strategy
 from .io import save_torch_atomic, write_csv_atomic, write_json_atomic
 from .knn import fit_knn
 from .training import fit_temperature, sigmoid
@@ -33,19 +31,6 @@ SHARED_DEFAULTS = {"hidden_dim": 256, "lr": 1e-3, "weight_decay": 1e-2, "batch_s
 
 
 # ------------------------------------------------------------------ pred files
-def pred_table(strategy: str, qids, y, c, p, cost_hat) -> pd.DataFrame:
-    """One strategy's prediction table in the reference columns."""
-    model, decoding = split_strategy(strategy)
-    y = np.asarray(y, dtype=np.float64)
-    integral = bool(np.all(y == np.round(y)))
-    p = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
-    return pd.DataFrame({"question_id": np.asarray(qids), "model": model, "decoding": decoding,
-                         "gt_label": y.astype(np.int64) if integral else y, "pred_label": (p >= 0.5).astype(np.int64),
-                         "pred_cls_prob": p, "gt_flops": np.asarray(c, dtype=np.float64),
-                         "pred_flops": np.maximum(np.asarray(cost_hat, dtype=np.float64), 0.0)},
-                        columns=list(PRED_COLUMNS))
-
-
 def write_pred_files(output_path: str | Path, split_name: str, split: SplitOutcomes, prob: np.ndarray,
                      cost_hat: np.ndarray) -> None:
     """pred[_val]_<s>.csv for every strategy of `split` from (n, S) predicted matrices (NaN rows skipped)."""
@@ -70,6 +55,15 @@ def knn_matrices(task_emb: torch.Tensor, train: SplitOutcomes, val: SplitOutcome
             p, c = knn.predict(task_emb[sp.task_rows[m]])
             out[name][0][m, j], out[name][1][m, j] = p, c
     return out, chosen
+
+
+def write_knn_preds(output_path: str | Path, task_emb: torch.Tensor, train: SplitOutcomes, val: SplitOutcomes,
+                    targets: dict[str, SplitOutcomes], ks: list[int]) -> dict[str, tuple[int, int]]:
+    """The kNN router's pred files for every split in `targets`; returns the chosen k's."""
+    mats, chosen = knn_matrices(task_emb, train, val, targets, ks)
+    for split_name, (prob, cost) in mats.items():
+        write_pred_files(output_path, split_name, targets[split_name], prob, cost)
+    return chosen
 
 
 # ------------------------------------------------------------------ shared model
@@ -171,8 +165,13 @@ def train_shared(task_emb: torch.Tensor, strat_emb, train: SplitOutcomes, val: S
     return SharedModel(net, strategies, mean, std, temp, time.perf_counter() - start, best_epoch)
 
 
-def shared_fingerprint(parts: dict) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+def write_shared_preds(output_path: str | Path, model: SharedModel, task_emb: torch.Tensor, strat_emb,
+                       splits: dict[str, SplitOutcomes]) -> None:
+    """The shared model's pred files for every split in `splits`."""
+    strat_mat = strategy_matrix(strat_emb, model.strategies)
+    for split_name, split in splits.items():
+        prob, cost = model.predict(task_emb, split, strat_mat)
+        write_pred_files(output_path, split_name, split, prob, cost)
 
 
 def save_shared(path: Path, model: SharedModel, fp: str) -> None:

@@ -105,6 +105,7 @@ CHOICES = {
     ("embedding", "dtype"): ("float32", "bfloat16"),
     ("predictor", "selection"): ("logloss", "accuracy"),
     ("predictor", "cost_target"): ("log", "standardize", "raw"),
+    ("predictor", "task_features"): TASK_FEATURES,
     ("routing", "solver"): ("auto", "exact", "fast"),
     ("collect", "backend"): ("auto", "vllm", "transformers"),
     ("collect", "dtype"): ("auto", "float32", "float16", "bfloat16"),
@@ -158,7 +159,12 @@ def _apply_schema(raw: dict, schema: dict, prefix: str, source: str) -> Config:
             except ConcurError as err:
                 raise ConcurError(f"{source}: {err}") from None
             choices = CHOICES.get(tuple(full.split(".")))
-            if choices and value not in choices:
+            if choices and isinstance(value, list):  # a list setting: every entry must be a choice
+                bad = [v for v in value if v not in choices]
+                if bad:
+                    raise ConcurError(f"{source}: config key '{full}': unknown entry {bad[0]!r} "
+                                      f"(choose from {', '.join(choices)})")
+            elif choices and value not in choices:
                 raise ConcurError(f"{source}: config key '{full}' must be one of {', '.join(choices)}, got {value!r}")
             out[key] = copy.deepcopy(value)
     for key, spec in schema.items():
@@ -194,10 +200,6 @@ def parse_config(raw: Any, base_dir: str | os.PathLike, source: str = "config") 
     for key in ("batch_size",):
         if cfg.embedding[key] <= 0:
             raise ConcurError(f"{source}: config key 'embedding.{key}' must be positive")
-    bad = [f for f in cfg.predictor.task_features if f not in TASK_FEATURES]
-    if bad:
-        raise ConcurError(f"{source}: config key 'predictor.task_features': unknown feature {bad[0]!r} "
-                          f"(choose from {', '.join(TASK_FEATURES)})")
     if not 0.0 <= cfg.predictor.knn_blend <= 1.0:
         raise ConcurError(f"{source}: config key 'predictor.knn_blend' must be between 0 and 1, "
                           f"got {cfg.predictor.knn_blend!r}")

@@ -66,8 +66,7 @@ class Hull:
         if hi <= lo:
             return 0.0
         xs = np.concatenate([[lo], self.cost[(self.cost > lo) & (self.cost < hi)], [hi]])
-        ys = self.at(xs)
-        return float(np.sum((xs[1:] - xs[:-1]) * (ys[1:] + ys[:-1]) / 2))
+        return _trapz(xs, self.at(xs))
 
 
 def hull(cost, acc, anchor: tuple[float, float] | None = None) -> Hull:
@@ -131,8 +130,13 @@ def call_rate_curve(order: np.ndarray, y_weak, y_strong) -> tuple[np.ndarray, np
     return np.arange(n + 1) / n, (yw.sum() + gain) / n
 
 
+def _trapz(x: np.ndarray, y: np.ndarray) -> float:
+    """Integral of the piecewise-linear curve through (x, y)."""
+    return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2))
+
+
 def _trapz_mean(x: np.ndarray, y: np.ndarray) -> float:
-    return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2) / (x[-1] - x[0]))
+    return _trapz(x, y) / (x[-1] - x[0])
 
 
 def band_means(rate: np.ndarray, acc: np.ndarray, bands: dict[str, tuple[float, float]] = CALL_BANDS) -> dict[str, float]:

@@ -92,6 +92,19 @@ def prediction_path(output_path: str | os.PathLike, strategy: str, split: str = 
     return Path(output_path) / f"{prefix}{strategy}.csv"
 
 
+def pred_table(strategy: str, qids, y, c, p, cost_hat) -> pd.DataFrame:
+    """One strategy's prediction table in the reference columns (P clipped to [0, 1], cost to >= 0)."""
+    model, decoding = split_strategy(strategy)
+    y = np.asarray(y, dtype=np.float64)
+    integral = bool(np.all(y == np.round(y)))
+    p = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
+    return pd.DataFrame({"question_id": np.asarray(qids), "model": model, "decoding": decoding,
+                         "gt_label": y.astype(np.int64) if integral else y, "pred_label": (p >= 0.5).astype(np.int64),
+                         "pred_cls_prob": p, "gt_flops": np.asarray(c, dtype=np.float64),
+                         "pred_flops": np.maximum(np.asarray(cost_hat, dtype=np.float64), 0.0)},
+                        columns=list(PRED_COLUMNS))
+
+
 # --------------------------------------------------------------------- tasks
 @dataclass
 class TaskSet:

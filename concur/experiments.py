@@ -20,16 +20,18 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import pandas as pd
 import torch
 import yaml
 
 from . import curves
-from .baselines import (SHARED_DEFAULTS, best_single_on_val, knn_matrices, load_shared, save_shared,
-                        shared_fingerprint, strategy_matrix, train_shared, write_pred_files)
+from .baselines import (SHARED_DEFAULTS, best_single_on_val, load_shared, save_shared, train_shared,
+                        write_knn_preds, write_pred_files, write_shared_preds)
 from .config import Config, parse_config
 from .errors import ConcurError
 from .evaluation import take
 from .io import read_json, sha256_of_file, write_json_atomic
+from .predictors import fingerprint
 from .routing import Predictions, load_predictions, route_budget, route_weighted, weight_grid
 
 Log = Callable[[str], None]
@@ -163,7 +165,7 @@ def evaluate_curves(routers: list[Router], test_sets: dict[str, list[Predictions
     """Hull metrics (point + bootstrap CI over test tasks, seed-mean), val-chosen operating points."""
     first = next(iter(test_sets.values()))[0]
     first_val = next(iter(val_sets.values()))[0]
-    n, S = first.label.shape
+    n = first.label.shape[0]
     counts = curves.bootstrap_counts(n, n_boot, boot_seed)
     single_acc, single_cost = first.label.mean(0), first.cost.mean(0)
     b_acc, b_cost = curves.resampled_means(first.label.T, counts), curves.resampled_means(first.cost.T, counts)  # (B, S)
@@ -186,12 +188,10 @@ def evaluate_curves(routers: list[Router], test_sets: dict[str, list[Predictions
                                         "val_accuracy": float(np.nanmean(first_val.label[:, j]))}
                                        for j, s in enumerate(first.strategies)],
                            "routers": {}, "curves": {}}
-    eye = np.eye(S, dtype=np.int64)
     singles_point, singles_boot = metrics_of(first.label.T, first.cost.T)
-    oracle_acc, oracle_cost = take(first.label, route_weighted(first.label, first.cost, weights)), None
-    oracle_cost = take(first.cost, route_weighted(first.label, first.cost, weights))
+    oracle_choice_w = route_weighted(first.label, first.cost, weights)
+    oracle_acc, oracle_cost = take(first.label, oracle_choice_w), take(first.cost, oracle_choice_w)
     ceil_point, ceil_boot = metrics_of(oracle_acc, oracle_cost)
-    del eye
     # the oracle itself (cheapest correct) and random, as reference rows
     from .evaluation import oracle_choice
 
@@ -375,10 +375,7 @@ def continual(name: str, data_dir: Path, settings: Settings, main_seed_dir: Path
     # the shared model: from scratch on all strategies (same thread count)
     shared = train_shared(inp.task_emb, inp.strat_emb, inp.ds.train, inp.ds.val, seed, settings.shared)
     sdir = root / "shared_output"
-    for split_name in ("test", "val"):
-        sp = inp.ds.splits[split_name]
-        prob, cost = shared.predict(inp.task_emb, sp, strategy_matrix(inp.strat_emb, pool))
-        write_pred_files(sdir, split_name, sp, prob, cost)
+    write_shared_preds(sdir, shared, inp.task_emb, inp.strat_emb, {"test": inp.ds.test, "val": inp.ds.val})
     result = {"key": key, "large": large, "small": small,
               "setting1_status": st1, "setting2_trained": sorted(k for k, v in st2.items() if v == "trained"),
               "setting2_skipped": sorted(k for k, v in st2.items() if v == "up to date"),
@@ -418,30 +415,25 @@ def run_dataset(name: str, settings: Settings, log: Log = print) -> dict[str, An
     ds = inp.ds
     t = time.perf_counter()
     knn_dir = work / "knn"
-    mats, ks = knn_matrices(inp.task_emb, ds.train, ds.val, {"val": ds.val, "test": ds.test},
-                            list(cfg0.predictor.knn_k))
-    for split_name, (prob, cost) in mats.items():
-        write_pred_files(knn_dir, split_name, ds.splits[split_name], prob, cost)
+    ks = write_knn_preds(knn_dir, inp.task_emb, ds.train, ds.val, {"val": ds.val, "test": ds.test},
+                         list(cfg0.predictor.knn_k))
     timings["knn"] = time.perf_counter() - t
 
     t = time.perf_counter()
     shared_runs = []
-    smat = strategy_matrix(inp.strat_emb, ds.strategies)
     shared_settings = {**SHARED_DEFAULTS, **settings.shared}
     data_fp = {f: sha256_of_file(Path(cfg0[f])) for f in ("train_data_path", "val_data_path", "task_emb_path",
                                                             "strategy_emb_path")}
     for k in settings.seeds:
         sdir = work / f"shared_s{k}"
-        fp = shared_fingerprint({"seed": k, "settings": shared_settings, "data": data_fp, "pool": ds.strategies,
+        fp = fingerprint({"seed": k, "settings": shared_settings, "data": data_fp, "pool": ds.strategies,
                                  "format": 1})
         model = load_shared(sdir / "shared_model.pt", fp, inp.task_emb.shape[1], int(shared_settings["hidden_dim"]))
         fresh = model is None
         if fresh:
             model = train_shared(inp.task_emb, inp.strat_emb, ds.train, ds.val, k, settings.shared)
             save_shared(sdir / "shared_model.pt", model, fp)
-        for split_name in ("val", "test"):
-            prob, cost = model.predict(inp.task_emb, ds.splits[split_name], smat)
-            write_pred_files(sdir / "output", split_name, ds.splits[split_name], prob, cost)
+        write_shared_preds(sdir / "output", model, inp.task_emb, inp.strat_emb, {"val": ds.val, "test": ds.test})
         shared_runs.append({"seed": k, "train_seconds": model.train_seconds, "best_epoch": model.best_epoch,
                             "temperature": model.temperature, "fresh": fresh})
     timings["shared"] = time.perf_counter() - t
@@ -456,8 +448,7 @@ def run_dataset(name: str, settings: Settings, log: Log = print) -> dict[str, An
     for k, (ct, cv) in enumerate(zip(test_sets["concur"], val_sets["concur"])):
         for split_name, c, kn in (("test", ct, test_sets["kNN"][0]), ("val", cv, val_sets["kNN"][0])):
             sp = ds.splits[split_name]
-            pos = {q: i for i, q in enumerate(c.question_ids)}
-            idx = np.array([pos[q] for q in sp.question_ids])
+            idx = pd.Index(c.question_ids).get_indexer(sp.question_ids)
             write_pred_files(ens.outputs[k], split_name, sp, (c.prob[idx] + kn.prob[idx]) / 2,
                              (c.pred_cost[idx] + kn.pred_cost[idx]) / 2)
     routers.append(ens)

@@ -18,7 +18,7 @@ import torch
 
 from . import metrics
 from .config import Config
-from .data import PRED_COLUMNS, Dataset, SplitOutcomes, load_dataset, prediction_path, split_strategy
+from .data import Dataset, SplitOutcomes, load_dataset, pred_table, prediction_path, split_strategy
 from .embeddings import load_strategy_embeddings, load_task_embeddings
 from .errors import ConcurError
 from .features import with_task_features
@@ -231,13 +231,7 @@ def predict_split(pred: LoadedPredictor, inp: Inputs, split: SplitOutcomes, devi
     if knn is not None and knn_blend > 0 and len(rows):
         kp, kc = knn.predict(inp.task_emb[rows])
         p, cost = (1 - knn_blend) * p + knn_blend * kp, (1 - knn_blend) * cost + knn_blend * kc
-    model, decoding = split_strategy(pred.strategy)
-    integral = bool(np.all(y == np.round(y)))
-    return pd.DataFrame({
-        "question_id": qids, "model": model, "decoding": decoding,
-        "gt_label": y.astype(np.int64) if integral else y,
-        "pred_label": (p >= 0.5).astype(np.int64), "pred_cls_prob": p, "gt_flops": c, "pred_flops": cost,
-    }, columns=list(PRED_COLUMNS))
+    return pred_table(pred.strategy, qids, y, c, p, cost)
 
 
 def prediction_fingerprint(pred: LoadedPredictor, inp: Inputs, split: SplitOutcomes, knn_blend: float = 0.0,

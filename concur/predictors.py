@@ -168,4 +168,4 @@ def model_config(predictor_cfg: dict[str, Any]) -> dict[str, Any]:
 def fingerprint(parts: dict[str, Any]) -> str:
     import json
 
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()

@@ -50,7 +50,6 @@ def strategy_pool(config: Config) -> list[str]:
     return load_dataset(config, splits=("train",)).strategies
 
 
-
 def _read_pred(path: Path, strategy: str, split: str) -> pd.DataFrame:
     if not path.is_file():
         raise ConcurError(f"{path}: prediction file for strategy '{strategy}' ({split} split) not found; {PREDICT_HINT}")
