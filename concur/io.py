@@ -66,6 +66,19 @@ def save_torch_atomic(path: str | os.PathLike, obj: Any) -> None:
         tmp.write_bytes(buf.getvalue())
 
 
+def load_torch_file(path: str | os.PathLike, hint: str) -> Any:
+    """torch.load(weights_only=True) with every failure as one line naming the file."""
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ConcurError(f"{path}: file not found; {hint}") from None
+    except Exception as err:  # corrupt archive, refused pickle, truncated file: all mean "unusable"
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise ConcurError(f"{path}: cannot load ({type(err).__name__}: {first}); {hint}") from None
+
+
 def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
     path = Path(path)
     if not path.is_file():

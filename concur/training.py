@@ -18,7 +18,8 @@ from torch import nn
 
 from . import metrics
 from .errors import ConcurError
-from .predictors import CostScaling, StrategyNet, accuracy_classifier, constant_classifier, cost_regressor
+from .cost_scaling import CostScaling
+from .predictors import StrategyNet, accuracy_classifier, constant_classifier, cost_regressor
 
 PREDICT_CHUNK = 65536
 
@@ -283,6 +284,9 @@ def _fit(data: StrategyData, pcfg: dict[str, Any], seed: int, device: torch.devi
     else:
         constant_classifier(cls_net, constant_prob)
     StackedNets.export(best["reg"][1], reg_net)
+    if pcfg.get("cost_smearing", False):
+        scaling = scaling.with_smearing(forward_all(reg_net, data.val_x, data.g_model, data.g_decoding,
+                                                    torch.device("cpu")), data.val_c)
     temperature = 1.0
     if pcfg["temperature_scaling"] and constant_prob is None:
         temperature = fit_temperature(forward_all(cls_net, data.val_x, data.g_model, data.g_decoding,

@@ -15,7 +15,9 @@ from concur.config import load_config
 from concur.data import load_tasks
 from concur.errors import ConcurError
 from concur.features import task_feature_matrix, with_task_features
-from concur.predictor_jobs import expected_record, load_inputs
+from concur import cache
+from concur.inputs import load_inputs
+from concur.routers import make_router
 
 
 def tasks_of(tmp_path: Path, n: int = 12):
@@ -75,16 +77,25 @@ def test_features_change_the_fingerprint_and_an_empty_list_does_not(tmp_path):
     cfg, _ = tasks_of(tmp_path, n=30)
     write_random_embeddings(cfg)
     base_text = cfg.read_text()
-    records = {}
+    fps = {}
     for tag, extra in (("none", ""), ("empty", "predictor:\n  task_features: []\n"),
                        ("subject", "predictor:\n  task_features: [subject]\n")):
         cfg.write_text(base_text + extra)
         config = load_config(cfg)
         inp = load_inputs(config, ("train", "val"))
-        records[tag], data = expected_record(config, inp, "small_cot")
-        assert data.train_x.shape[1] == 16 + (2 if tag == "subject" else 0)
-    assert records["none"]["fingerprint"] == records["empty"]["fingerprint"]
-    assert records["subject"]["fingerprint"] != records["none"]["fingerprint"]
+        router = make_router("concur", config)
+        fps[tag] = cache.fingerprint(router.fingerprint_parts(inp, "small_cot", ["small_cot"]))
+        assert inp.text_dim == 16 + (2 if tag == "subject" else 0)
+    assert fps["none"] == fps["empty"]
+    assert fps["subject"] != fps["none"]
+
+
+def test_new_tasks_get_features_from_task_json_statistics(tmp_path):
+    _, tasks = tasks_of(tmp_path)
+    own, _ = task_feature_matrix(tasks, ["length", "subject"])
+    new, _ = task_feature_matrix(tasks, ["length", "subject"], [tasks.records[3], {"question": "x", "subject": "art"}])
+    np.testing.assert_allclose(new[0], own[3])  # a known task gets its own row back
+    assert new[1, 1:].tolist() == [0.0, 0.0]  # an unseen subject: no one-hot column set
 
 
 def test_predictor_trains_and_predicts_with_features(tmp_path):
@@ -95,7 +106,7 @@ def test_predictor_trains_and_predicts_with_features(tmp_path):
     r = run_script("predictor.py", *args)
     assert r.returncode == 0, r.stderr
     rec = json.loads((cfg.parent / "predictors" / "small_cot.json").read_text())
-    assert rec["text_dim"] == 16 + 3 and rec["config"]["task_features"] == ["length", "subject"]
+    assert rec["meta"]["text_dim"] == 16 + 3 and rec["inputs"]["settings"]["task_features"] == ["length", "subject"]
     r = run_script("predictor.py", *args, "--predict")
     assert r.returncode == 0, r.stderr
     # the features are part of the model: the same predictors without them are stale, not silently reused

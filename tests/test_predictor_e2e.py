@@ -166,40 +166,42 @@ def test_continual_with_real_embeddings(tmp_path):
     _continual(tmp_path, embed)
 
 
-def test_knn_blend_mixes_predictions_without_retraining(tmp_path):
+def test_ensemble_reuses_its_members_and_mixes_their_predictions(tmp_path):
     import numpy as np
-
-    from concur.config import load_config
-    from concur.predictor_jobs import load_inputs, split_rows
-    from concur.knn import fit_knn
 
     cfg = make(tmp_path)
     root = cfg.parent
-    assert train(cfg, "--strategy", "all", "--no_diagnostics").returncode == 0
-    assert train(cfg, "--strategy", "all", "--predict").returncode == 0
-    pure = {p.name: p.read_bytes() for p in (root / "output").glob("pred_*.csv")}
-    base = pd.read_csv(root / "output" / "pred_large_cot.csv")
-    cfg.write_text(cfg.read_text().replace("epochs: 9", "epochs: 9\n  knn_blend: 0.25"))
-    r = train(cfg, "--strategy", "all", "--no_diagnostics")
-    assert r.stdout.count("predictor up to date") == 4, r.stdout  # the networks are unchanged
-    r = train(cfg, "--strategy", "all", "--predict")
-    assert r.returncode == 0 and "pred_large_cot.csv written" in r.stdout, r.stdout
+    members = {}
+    for name in ("concur", "knn"):
+        assert train(cfg, "--router", name, "--no_diagnostics").returncode == 0
+        assert train(cfg, "--router", name, "--predict").returncode == 0
+        members[name] = pd.read_csv(root / "output" / "pred_large_cot.csv")
+    cfg.write_text(cfg.read_text() + "routers:\n  ensemble:\n    weights: [0.75, 0.25]\n")
+    r = train(cfg, "--router", "ensemble", "--no_diagnostics")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("predictor up to date") == 8, r.stdout  # both members reused, nothing retrained
+    assert r.stdout.count("training (new)") == 4
+    assert train(cfg, "--router", "ensemble", "--predict").returncode == 0
     mixed = pd.read_csv(root / "output" / "pred_large_cot.csv")
-    # the kNN part, computed independently from the strategy's own train/val rows
-    config = load_config(cfg)
-    inp = load_inputs(config, ("train", "val", "test"))
-    _, tr, ty, tc = split_rows(inp.ds.train, "large_cot")
-    _, va, vy, vc = split_rows(inp.ds.val, "large_cot")
-    _, te, _, _ = split_rows(inp.ds.test, "large_cot")
-    kp, kc = fit_knn(inp.task_emb[tr], ty, tc, inp.task_emb[va], vy, vc, config.predictor.knn_k).predict(inp.task_emb[te])
-    assert list(mixed.question_id) == list(base.question_id)
-    np.testing.assert_allclose(mixed.pred_cls_prob, 0.75 * base.pred_cls_prob + 0.25 * kp, atol=1e-9)
-    np.testing.assert_allclose(mixed.pred_flops, 0.75 * base.pred_flops + 0.25 * kc, rtol=1e-9, atol=1e-9)
-    assert not np.allclose(mixed.pred_cls_prob, base.pred_cls_prob)
-    # back to 0: the pure CONCUR files again, byte for byte
-    cfg.write_text(cfg.read_text().replace("  knn_blend: 0.25\n", ""))
-    assert train(cfg, "--strategy", "all", "--predict").returncode == 0
-    assert {p.name: p.read_bytes() for p in (root / "output").glob("pred_*.csv")} == pure
-    cfg.write_text(cfg.read_text().replace("epochs: 9", "epochs: 9\n  knn_blend: 1.5"))
-    r = train(cfg, "--strategy", "all", "--predict")
-    assert r.returncode == 2 and "predictor.knn_blend" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert list(mixed.question_id) == list(members["concur"].question_id)
+    np.testing.assert_allclose(mixed.pred_cls_prob, 0.75 * members["concur"].pred_cls_prob
+                               + 0.25 * members["knn"].pred_cls_prob, atol=1e-12)
+    np.testing.assert_allclose(mixed.pred_flops, 0.75 * members["concur"].pred_flops + 0.25 * members["knn"].pred_flops,
+                               rtol=1e-12)
+    # weights chosen on validation: a point of the grid, recorded with the part
+    cfg.write_text(cfg.read_text().replace("    weights: [0.75, 0.25]\n", "    grid_step: 0.25\n"))
+    assert train(cfg, "--router", "ensemble", "--no_diagnostics").returncode == 0
+    rec = json.loads((root / "predictors" / "ensemble" / "large_cot.json").read_text())
+    for w in rec["meta"]["weights"].values():
+        assert sum(w) == 1.0 and all(x in (0.0, 0.25, 0.5, 0.75, 1.0) for x in w)
+    cfg.write_text(cfg.read_text().replace("    grid_step: 0.25\n", "    weights: [1, 2, 3]\n"))
+    r = train(cfg, "--router", "ensemble")
+    assert r.returncode == 2 and "routers.ensemble" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_retired_knn_blend_key_points_to_the_ensemble(tmp_path):
+    cfg = make(tmp_path)
+    cfg.write_text(cfg.read_text().replace("epochs: 9", "epochs: 9\n  knn_blend: 0.5"))
+    r = train(cfg)
+    assert r.returncode == 2 and "predictor.knn_blend" in r.stderr and "ensemble" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

@@ -1,0 +1,117 @@
+"""CONCUR: per-strategy P(correct) classifier and cost regressor (the paper's modular design).
+
+Each strategy has its own pair of networks (concur/predictors.py), trained on that strategy's rows
+only (concur/training.py) with its own seed from (seed, strategy name); checkpoints are chosen on
+validation, P(correct) is temperature-scaled and the log-space cost regressor's median is turned
+into a mean by smearing, both fitted on validation. The files keep the reference layout in the
+predictor folder: accuracy_cls_<s>.pt, cost_reg_<s>.pt and <s>.json (the record).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import metrics
+from ..config import SCHEMA
+from ..cost_scaling import CostScaling
+from ..errors import ConcurError
+from ..inputs import Inputs, TaskBatch, split_rows
+from ..predictors import StrategyNet, accuracy_classifier, cost_regressor
+from ..training import StrategyData, fit_strategy, predict_outputs, resolve_device
+from .base import Log, Router
+
+
+@dataclass
+class ConcurPart:
+    cls_net: StrategyNet
+    reg_net: StrategyNet
+    scaling: CostScaling
+    temperature: float
+    info: dict[str, Any] = field(default_factory=dict)  # best epochs, validation metrics, sizes
+
+
+class ConcurRouter(Router):
+    name = "concur"
+    summary = "CONCUR: per-strategy classifier + cost regressor on [general; task-specific] representations"
+    modular = True
+    defaults = {k: v[1] for k, v in SCHEMA["predictor"].items()}
+    choices = {"selection": ("logloss", "accuracy"), "cost_target": ("log", "standardize", "raw"),
+               "preset": ("default", "reference")}
+    unlearned = ("device", "preset")
+
+    def learned_settings(self) -> dict[str, Any]:
+        out = super().learned_settings()
+        if not out.get("task_features"):  # the columns are in the embedding hash anyway
+            out.pop("task_features", None)
+        return out
+
+    # reference file layout, in the predictor folder itself
+    def store_dir(self, root: Path) -> Path:
+        return Path(root)
+
+    def file_path(self, root: Path, part: str, key: str) -> Path:
+        return Path(root) / {"cls": f"accuracy_cls_{part}.pt", "reg": f"cost_reg_{part}.pt"}[key]
+
+    def _data(self, inp: Inputs, strategy: str) -> StrategyData:
+        g_model, g_decoding = inp.strategy_vectors(strategy)
+        _, tr_rows, tr_y, tr_c = split_rows(inp.ds.train, strategy)
+        _, va_rows, va_y, va_c = split_rows(inp.ds.val, strategy)
+        return StrategyData(g_model, g_decoding, inp.task_emb[tr_rows], tr_y, tr_c, inp.task_emb[va_rows], va_y, va_c)
+
+    def fit_part(self, inp: Inputs, part: str, strategies: list[str], log: Log) -> ConcurPart:
+        data = self._data(inp, part)
+        device = resolve_device(self.settings["device"])
+        fit = fit_strategy(data, self.settings, self.part_seed(part), device, warn=log, name=part, threads=None)
+        p_val, c_val = predict_outputs(fit.cls_net, fit.reg_net, fit.scaling, fit.temperature, data.val_x,
+                                       data.g_model, data.g_decoding, device)
+        val = {**metrics.classification_metrics(data.val_y, p_val), **metrics.cost_metrics(data.val_c, c_val)}
+        info = {"constant_probability": fit.constant_prob, "best_epoch": fit.best_epoch, "epochs_run": fit.epochs_run,
+                "n_train": len(data.train_y), "n_val": len(data.val_y),
+                "validation": {k: (float(v) if v is not None and np.isfinite(v) else None) for k, v in val.items()}}
+        return ConcurPart(fit.cls_net.cpu(), fit.reg_net.cpu(), fit.scaling, fit.temperature, info)
+
+    def part_summary(self, state: ConcurPart) -> str:
+        v, be = state.info["validation"], state.info["best_epoch"]
+        fmt = lambda x, spec: "nan" if x is None else format(x, spec)  # noqa: E731
+        return (f"best epoch cls {be['cls']}, reg {be['reg']}; val AUROC {fmt(v['auroc'], '.3f')}, "
+                f"Brier {fmt(v['brier'], '.4f')}, cost MAE {fmt(v['cost_mae'], '.4g')}, "
+                f"cost smearing x{state.scaling.smear:.3f}")
+
+    def save_part(self, state: ConcurPart) -> tuple[dict[str, Any], dict[str, Any]]:
+        meta = {"emb_dim": state.cls_net.emb_dim, "hidden_dim": state.cls_net.mlp[0].out_features,
+                "text_dim": state.cls_net.text_dim, "temperature": state.temperature,
+                "cost_scaling": state.scaling.to_json(), **state.info}
+        return {"cls": state.cls_net.state_dict(), "reg": state.reg_net.state_dict()}, meta
+
+    def load_part(self, tensors: dict[str, Any], meta: dict[str, Any], inp: Inputs, part: str,
+                  strategies: list[str]) -> ConcurPart:
+        scaling = CostScaling.from_json(meta["cost_scaling"])
+        d, e, h = int(meta["text_dim"]), int(meta["emb_dim"]), int(meta["hidden_dim"])
+        cls_net, reg_net = accuracy_classifier(d, e, h), cost_regressor(d, e, h, scaling.kind)
+        try:
+            cls_net.load_state_dict(tensors["cls"])
+            reg_net.load_state_dict(tensors["reg"])
+        except (RuntimeError, KeyError, TypeError, AttributeError) as err:
+            raise ConcurError(f"{self.source}: cannot load the weights of '{part}': {str(err).splitlines()[0]}; "
+                              f"retrain with `python predictor.py --strategy {part} --force`") from None
+        info = {k: meta.get(k) for k in ("constant_probability", "best_epoch", "epochs_run", "n_train", "n_val",
+                                         "validation")}
+        return ConcurPart(cls_net, reg_net, scaling, float(meta["temperature"]), info)
+
+    def predict_part(self, state: ConcurPart, batch: TaskBatch, strategies: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        g_model, g_decoding = self.vectors_[strategies[0]]
+        p, c = predict_outputs(state.cls_net, state.reg_net, state.scaling, state.temperature, batch.emb,
+                               g_model, g_decoding, torch.device("cpu"))
+        return p[:, None], c[:, None]
+
+    def uncorrected_cost(self, batch: TaskBatch, strategy: str) -> np.ndarray | None:
+        """The regressor's back-transformed output before smearing (its median), for diagnostics."""
+        state = self.states_[strategy]
+        corrected = self.predict_part(state, batch, [strategy])[1][:, 0]
+        if state.scaling.kind != "log":
+            return corrected
+        return np.maximum((corrected + state.scaling.eps) / state.scaling.smear - state.scaling.eps, 0.0)
