@@ -16,21 +16,21 @@ from concur.errors import ConcurError, cli_main
 from concur.evaluation import format_line, format_shares, print_reference_rows, reference_rows, shares, summarise
 from concur.io import write_csv_atomic
 from concur.plotting import plot_accuracy_cost
-from concur.routing import (DEFAULT_WEIGHTS, check_lambdas, check_weights, load_predictions, pick_weight_for_target,
-                            route_lambda, route_weighted, strategy_pool, weight_grid)
+from concur.routing import (DEFAULT_WEIGHTS, check_lambdas, check_target_costs, check_weights, load_predictions,
+                            pick_weight_for_target, route_lambda, route_weighted, strategy_pool, weight_grid)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config_path", default="config.yml", help="config file (default: config.yml)")
     p.add_argument("--weight", nargs="+", type=float, default=None,
-                   help="weights W in [0, 1] (preference for accuracy over cost); default: config routing.weights, "
+                   help="weights W, finite numbers in [0, 1] (preference for accuracy over cost); default: config routing.weights, "
                         f"else the reference list {DEFAULT_WEIGHTS}")
     p.add_argument("--lambda", dest="lambdas", nargs="+", type=float, default=None,
                    help="instead of weights: lambda >= 0, accuracy points given up per unit of cost "
                         "(score = P(correct) - lambda * cost; W = 1 / (1 + lambda))")
     p.add_argument("--target_cost", nargs="+", type=float, default=None,
-                   help="mean cost per task to aim for: picks the weight whose VALIDATION spend "
+                   help="mean cost per task to aim for (finite, > 0): picks the weight whose VALIDATION spend "
                         "(pred_val_<strategy>.csv) is closest, then reports its test result")
     p.add_argument("--no_plot", action="store_true", help="do not write the PNG plot")
     return p.parse_args(argv)
@@ -42,6 +42,15 @@ def main(argv=None) -> None:
     if args.weight is not None and args.lambdas is not None:
         raise ConcurError("--weight and --lambda are alternatives; give one of them")
     cfg = load_config(args.config_path)
+    # every number finite and in range before anything is read or written
+    if args.weight is not None:
+        check_weights(args.weight)
+    elif cfg.routing.weights:
+        check_weights(cfg.routing.weights, f"{args.config_path}: routing.weights")
+    if args.lambdas is not None:
+        check_lambdas(args.lambdas)
+    if args.target_cost is not None:
+        check_target_costs(args.target_cost)
     pool = strategy_pool(cfg)
     test = load_predictions(cfg.output_path, pool, "test")
     weights = args.weight if args.weight is not None else (cfg.routing.weights or DEFAULT_WEIGHTS)

@@ -2,7 +2,8 @@
 
 The `pred_<strategy>.csv` files are joined on `question_id` into tasks x strategies
 matrices once; weighted routing then evaluates every weight at once, and budgeted
-routing calls the solvers in concur/solvers.py.
+routing calls the solvers in concur/solvers.py (on predicted cost; concur/guard.py
+calibrates the budget they see so that realised spend meets the user's).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ DEFAULT_WEIGHTS = [0.95, 0.96, 0.97, 0.98, 0.99, 0.999, 0.9999, 0.99999, 1.0]
 NUMERIC_COLUMNS = ("gt_label", "pred_cls_prob", "gt_flops", "pred_flops")
 PREDICT_HINT = "run `python predictor.py --strategy all --predict` first"
 _CHUNK_ELEMENTS = 1 << 22  # cap on weights x tasks x strategies held at once
+_BUDGET_RTOL = 1e-9  # float round-off slack when comparing a cost with a budget (as in solvers.py)
 
 
 @dataclass
@@ -99,20 +101,35 @@ def load_predictions(output_path: str | Path, strategies: list[str], split: str 
 
 
 # ------------------------------------------------------------ weighted routing
-def check_weights(weights: list[float]) -> np.ndarray:
-    w = np.asarray(weights, dtype=np.float64)
+def _numbers(values, flag: str) -> np.ndarray:
+    try:
+        return np.atleast_1d(np.asarray(values, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise ConcurError(f"{flag}: expected numbers, got {values!r}") from None
+
+
+def check_weights(weights: list[float], flag: str = "--weight") -> np.ndarray:
+    w = _numbers(weights, flag)
     bad = ~np.isfinite(w) | (w < 0) | (w > 1)
     if bad.any():
-        raise ConcurError(f"--weight: weights must be in [0, 1], got {w[bad][0]}")
+        raise ConcurError(f"{flag}: weights must be finite numbers in [0, 1], got {w[bad][0]}")
     return w
 
 
 def check_lambdas(lambdas: list[float]) -> np.ndarray:
-    lam = np.asarray(lambdas, dtype=np.float64)
+    lam = _numbers(lambdas, "--lambda")
     bad = ~np.isfinite(lam) | (lam < 0)
     if bad.any():
         raise ConcurError(f"--lambda: values must be finite and >= 0, got {lam[bad][0]}")
     return lam
+
+
+def check_target_costs(targets: list[float]) -> np.ndarray:
+    t = _numbers(targets, "--target_cost")
+    bad = ~np.isfinite(t) | (t <= 0)
+    if bad.any():
+        raise ConcurError(f"--target_cost: values must be finite numbers > 0, got {t[bad][0]}")
+    return t
 
 
 def route_scores(prob: np.ndarray, cost: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -190,6 +207,7 @@ def batch_slices(n: int, num_batches: int) -> list[slice]:
 class BudgetResult:
     choice: np.ndarray
     solutions: list[Solution]
+    n_no_fit: int | None = None  # local mode: tasks where no strategy's predicted cost fits (cheapest used)
 
     @property
     def solver(self) -> str:
@@ -206,24 +224,54 @@ class BudgetResult:
         return None if any(x is None for x in g) else float(sum(g))
 
 
-def route_budget(prob: np.ndarray, cost: np.ndarray, budget_per_task: float, mode: str = "global",
-                 num_batches: int = 1, solver: str = "auto", time_limit: float = 60.0,
-                 exact_max_tasks: int = 20000) -> BudgetResult:
-    """Budgeted routing on predicted costs; global batches each get budget_per_task x size."""
-    if not np.isfinite(budget_per_task):
-        raise ConcurError(f"--budget must be a finite number, got {budget_per_task}")
-    n = prob.shape[0]
-    if mode == "local":
-        sol = solve_local(prob, cost, budget_per_task)
-        return BudgetResult(sol.choice, [sol])
-    if mode != "global":
+def check_budget(budget_per_task: float, flag: str = "--budget") -> float:
+    """A budget per task must be a finite number > 0 (in every mode)."""
+    b = float(budget_per_task)
+    if not np.isfinite(b) or b <= 0:
+        raise ConcurError(f"{flag} must be a finite number > 0, got {budget_per_task}")
+    return b
+
+
+def check_mode(mode: str) -> str:
+    if mode not in ("global", "local"):
         raise ConcurError(f"--mode must be global or local, got {mode!r}")
-    parts = batch_slices(n, num_batches)
-    need = max(min_feasible_budget(cost[sl]) / (sl.stop - sl.start) for sl in parts)
-    if need > budget_per_task + 1e-9 * max(1.0, abs(budget_per_task)):
+    return mode
+
+
+def no_fit_mask(cost: np.ndarray, budget_per_task: float) -> np.ndarray:
+    """(n,) tasks where no strategy's cost is within the per-task budget (solve_local's tolerance)."""
+    return np.asarray(cost, dtype=np.float64).min(axis=1) > budget_per_task + _BUDGET_RTOL * max(1.0, abs(budget_per_task))
+
+
+def min_budget_per_task(cost: np.ndarray, num_batches: int = 1) -> float:
+    """Global mode: the smallest budget per task with a feasible assignment in every batch."""
+    return max(min_feasible_budget(cost[sl]) / (sl.stop - sl.start) for sl in batch_slices(cost.shape[0], num_batches))
+
+
+def check_feasible_budget(cost: np.ndarray, budget_per_task: float, num_batches: int = 1) -> None:
+    """Global mode: ConcurError naming the minimum when even the cheapest strategy per task exceeds the budget."""
+    need = min_budget_per_task(cost, num_batches)
+    if need > budget_per_task + _BUDGET_RTOL * max(1.0, abs(budget_per_task)):
         where = "" if num_batches == 1 else f" with {num_batches} batches"
         raise ConcurError(f"--budget {budget_per_task:g} is infeasible{where}: even the cheapest predicted strategy per task "
                           f"needs more; minimum feasible budget per task is {need:.6g}")
+
+
+def route_budget(prob: np.ndarray, cost: np.ndarray, budget_per_task: float, mode: str = "global",
+                 num_batches: int = 1, solver: str = "auto", time_limit: float = 60.0,
+                 exact_max_tasks: int = 20000) -> BudgetResult:
+    """Budgeted routing on predicted costs; global batches each get budget_per_task x size.
+
+    Local mode counts the tasks where no strategy fits the budget (they get the cheapest).
+    """
+    check_mode(mode)
+    budget_per_task = check_budget(budget_per_task)
+    n = prob.shape[0]
+    if mode == "local":
+        sol = solve_local(prob, cost, budget_per_task)
+        return BudgetResult(sol.choice, [sol], int(no_fit_mask(cost, budget_per_task).sum()))
+    parts = batch_slices(n, num_batches)
+    check_feasible_budget(cost, budget_per_task, num_batches)
     choice = np.empty(n, dtype=np.int64)
     sols = []
     for sl in parts:

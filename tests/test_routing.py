@@ -7,8 +7,9 @@ from routing_helpers import write_preds
 
 from concur.config import load_config
 from concur.errors import ConcurError
-from concur.routing import (batch_slices, load_predictions, pick_weight_for_target, route_budget, route_lambda,
-                            route_weighted, strategy_pool, weight_grid)
+from concur.routing import (batch_slices, check_lambdas, check_target_costs, check_weights, load_predictions,
+                            no_fit_mask, pick_weight_for_target, route_budget, route_lambda, route_weighted,
+                            strategy_pool, weight_grid)
 
 POOL = ["small_vanilla", "small_cot", "large_vanilla", "large_cot"]
 
@@ -135,3 +136,39 @@ def test_strategy_pool_from_config_or_training(tiny_config: Path):
     assert strategy_pool(cfg) == POOL
     cfg["strategies"] = ["large_cot", "small_cot"]
     assert strategy_pool(cfg) == ["large_cot", "small_cot"]
+
+
+def test_local_fallback_count_on_hand_made_instance():
+    cost = np.array([[1.0, 5.0], [3.0, 4.0], [2.0, 2.5], [6.0, 7.0], [2.5, 9.0]])
+    prob = np.array([[0.2, 0.9], [0.5, 0.1], [0.3, 0.6], [0.4, 0.8], [0.7, 0.8]])
+    res = route_budget(prob, cost, 2.5, "local")
+    # tasks 1 and 3 fit nothing (cheapest used); 2.5 == budget fits (tasks 2 and 4)
+    assert res.n_no_fit == 2
+    assert res.choice.tolist() == [0, 0, 1, 0, 0]
+    assert route_budget(prob, cost, 10.0, "local").n_no_fit == 0
+    assert route_budget(prob, cost, 0.5, "local").n_no_fit == 5
+    assert route_budget(prob, cost, 6.0, "global").n_no_fit is None
+    assert no_fit_mask(cost, 2.5).tolist() == [False, True, False, True, False]
+
+
+@pytest.mark.parametrize("mode", ["global", "local"])
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf"), float("-inf")])
+def test_bad_budget_rejected_in_every_mode(mode, bad):
+    p, c = np.full((3, 2), 0.5), np.ones((3, 2))
+    with pytest.raises(ConcurError, match=r"--budget must be a finite number > 0"):
+        route_budget(p, c, bad, mode)
+    with pytest.raises(ConcurError, match=r"--mode must be global or local"):
+        route_budget(p, c, 1.0, "both")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -0.1])
+def test_bad_weights_lambdas_targets_rejected(bad):
+    with pytest.raises(ConcurError, match=r"--weight: weights must be finite numbers in \[0, 1\]"):
+        check_weights([0.5, bad])
+    with pytest.raises(ConcurError, match=r"--lambda: values must be finite and >= 0"):
+        check_lambdas([bad])
+    with pytest.raises(ConcurError, match=r"--target_cost: values must be finite numbers > 0"):
+        check_target_costs([1.0, bad])
+    with pytest.raises(ConcurError, match=r"routing.weights: expected numbers"):
+        check_weights(["a"], "routing.weights")
+    assert check_target_costs([0.5]).tolist() == [0.5]

@@ -1,11 +1,13 @@
-"""Run both routing scripts as subprocesses on small synthetic prediction files."""
+"""Run both routing scripts (as subprocesses, or in-process for the many bad-input cases) on small synthetic
+prediction files."""
+import importlib.util
 import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_script, write_tiny_dataset
+from conftest import REPO, run_script, write_tiny_dataset
 from routing_helpers import write_preds
 
 POOL = ["small_vanilla", "small_cot", "large_vanilla", "large_cot"]
@@ -65,24 +67,122 @@ def test_target_cost_without_validation_files(routed):
 
 def test_constrained_global_and_local(routed):
     cfg, out, mats = routed
-    r = run_script("routing_constrained.py", "--config_path", str(cfg), "--budget", "4", "6", "--mode", "global")
+    r = run_script("routing_constrained.py", "--config_path", str(cfg), "--budget", "4", "6", "--mode", "global",
+                   "--guard", "none")
     assert r.returncode == 0, r.stderr
     got = lines(r.stdout)
     assert "budget per task: 4" in got and "budget per task: 6" in got
     assert "PREDICTED cost only" in r.stdout
     df = pd.read_csv(out / "routing_constrained_global.csv")
     routing = df[df.kind == "routing"]
+    assert (routing.internal_budget == routing.budget).all() and (routing.guard == "none").all()
     assert (routing.pred_cost <= routing.budget + 1e-9).all()
     assert (routing.realised_exceeds_budget == (routing.cost > routing.budget)).all()
+    assert np.allclose(routing.realised_over_budget, routing.cost / routing.budget)
     assert (routing.certified_gap >= 0).all()
     assert (out / "routing_constrained_global.png").exists()
 
-    r = run_script("routing_constrained.py", "--config_path", str(cfg), "--budget", "2", "--mode", "local", "--no_plot")
+    r = run_script("routing_constrained.py", "--config_path", str(cfg), "--budget", "2", "--mode", "local", "--no_plot",
+                   "--guard", "none")
     assert r.returncode == 0, r.stderr
     loc = pd.read_csv(out / "routing_constrained_local.csv").iloc[0]
     fits = mats["pred_cost"] <= 2
     expect = np.where(fits.any(1), np.where(fits, mats["prob"], -1).argmax(1), mats["pred_cost"].argmin(1))
     assert loc.accuracy == pytest.approx(mats["label"][np.arange(30), expect].mean())
+    # the fallback count, and no false "predicted cost <= budget" when fallbacks lift the mean above it
+    n_no_fit = int((~fits.any(1)).sum())
+    assert n_no_fit > 0 and loc.n_no_fit == n_no_fit and loc.pred_cost > 2
+    assert f"{n_no_fit} tasks fit no strategy and got the cheapest" in r.stdout
+    assert not re.search(r"predicted (mean )?cost [\d.]+ <= (per-task cap|budget|internal budget) 2\b", r.stdout)
+
+
+@pytest.fixture
+def biased(tmp_path: Path):
+    """Predictions that under-estimate realised cost by 30%, on validation and test alike."""
+    cfg = write_tiny_dataset(tmp_path / "ds")
+    out = cfg.parent / "output"
+    rng = np.random.default_rng(7)
+    for split, n, seed, off in (("test", 300, 1, 0), ("val", 300, 2, 1000)):
+        pred = np.geomspace(1, 10, 4) * rng.lognormal(0, 0.3, (n, 4))
+        prob = np.clip(np.linspace(0.3, 0.8, 4) + rng.normal(0, 0.1, (n, 4)), 0, 1)
+        write_preds(out, POOL, n, split, seed=seed, qid_offset=off, prob=prob, pred_cost=pred,
+                    cost=pred / 0.7 * rng.lognormal(0, 0.1, (n, 4)))
+    return cfg, out
+
+
+def test_guard_holds_realised_spend(biased):
+    cfg, out = biased
+    ratios = {}
+    for guard in ("realised", "none"):
+        r = run_script("routing_constrained.py", "--config_path", str(cfg), "--budget", "3", "5", "--mode", "global",
+                       "--guard", guard, "--solver", "fast", "--no_plot")
+        assert r.returncode == 0, r.stderr
+        df = pd.read_csv(out / "routing_constrained_global.csv")
+        rows = df[df.kind == "routing"]
+        assert (rows.guard == guard).all()
+        ratios[guard] = rows.realised_over_budget.to_numpy()
+    assert "internal budget" in r.stdout
+    assert (ratios["none"] > 1.2).all() and (np.abs(ratios["realised"] - 1) < 0.08).all()
+    # the guarded rows: internal budget below the user's, validation spend at most the budget
+    r = run_script("routing_constrained.py", "--config_path", str(cfg), "--budget", "3", "5", "--mode", "global",
+                   "--risk", "0.2", "--solver", "fast", "--no_plot")
+    assert r.returncode == 0, r.stderr
+    rows = pd.read_csv(out / "routing_constrained_global.csv").query("kind == 'routing'")
+    assert (rows.internal_budget < rows.budget).all() and (rows.val_realised_cost <= rows.budget).all()
+    assert (rows.val_spend_quantile <= rows.budget).all() and rows.test_coverage.between(0, 1).all()
+    assert "test coverage:" in r.stdout and "probability ~0.8" in r.stdout
+
+
+def test_guard_without_validation_predictions_exit_2(routed):
+    cfg, out, _ = routed
+    (out / "pred_val_small_cot.csv").unlink()
+    before = sorted(p.name for p in out.iterdir())
+    r = run_script("routing_constrained.py", "--config_path", str(cfg), "--budget", "5", "--mode", "local")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "pred_val_small_cot.csv" in r.stderr and "--predict" in r.stderr and "--guard none" in r.stderr
+    assert sorted(p.name for p in out.iterdir()) == before
+    r = run_script("routing_constrained.py", "--config_path", str(cfg), "--budget", "5", "--mode", "local",
+                   "--guard", "none", "--no_plot")
+    assert r.returncode == 0, r.stderr
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name.removesuffix(".py"), REPO / name)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+BAD_CONSTRAINED = [[*m, "--budget", v] for m in (["--mode", "global"], ["--mode", "local"])
+                   for v in ("-1", "nan", "inf", "0")]
+BAD_CONSTRAINED += [["--mode", "global", "--budget", "5", "--risk", v] for v in ("0", "1", "1.5", "nan")]
+BAD_CONSTRAINED += [["--mode", "local", "--budget", "5", "--guard", "none", "--risk", "0.1"],
+                    ["--mode", "global", "--budget", "5", "--time_limit", "nan"],
+                    ["--mode", "local", "--budget", "5", "3", "-2"]]
+BAD_UNCONSTRAINED = [["--weight", v] for v in ("nan", "inf", "-0.5", "1.5")]
+BAD_UNCONSTRAINED += [["--lambda", v] for v in ("nan", "inf", "-1")]
+BAD_UNCONSTRAINED += [["--target_cost", v] for v in ("nan", "inf", "-5", "0")]
+
+
+@pytest.mark.parametrize("script,args", [("routing_constrained.py", a) for a in BAD_CONSTRAINED]
+                         + [("routing_unconstrained.py", a) for a in BAD_UNCONSTRAINED])
+def test_bad_numbers_exit_2_one_line_nothing_written(routed, capsys, script, args):
+    cfg, out, _ = routed
+    before = sorted(p.name for p in out.iterdir())
+    with pytest.raises(SystemExit) as exc:
+        load_script(script).main(["--config_path", str(cfg), *args])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ")
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_bad_budget_exit_2_in_a_real_process(routed):
+    cfg, out, _ = routed
+    before = sorted(p.name for p in out.iterdir())
+    r = run_script("routing_constrained.py", "--config_path", str(cfg), "--budget", "-3", "--mode", "local")
+    assert r.returncode == 2 and r.stderr.strip() == "error: --budget must be a finite number > 0, got -3.0"
+    assert sorted(p.name for p in out.iterdir()) == before
 
 
 def test_constrained_num_batches_and_solver_flag(routed):
@@ -121,5 +221,6 @@ def test_missing_task_in_one_file_exit_2(routed):
 def test_help_mentions_flags():
     r = run_script("routing_constrained.py", "--help")
     assert r.returncode == 0 and "--num_batches" in r.stdout and "--solver" in r.stdout
+    assert "--guard" in r.stdout and "--risk" in r.stdout and "REALISED" in r.stdout
     r = run_script("routing_unconstrained.py", "--help")
     assert r.returncode == 0 and "--target_cost" in r.stdout and "--lambda" in r.stdout
