@@ -1,4 +1,4 @@
-"""Accuracy-cost curve metrics: hull, AIQ, interpolation, gap recovered, weak/strong metrics, bootstrap.
+"""Accuracy-cost curve metrics: hull, AIQ, interpolation, gap recovered, bootstrap.
 
 Definitions (the report quotes them):
 
@@ -18,24 +18,13 @@ Definitions (the report quotes them):
   the AIQ of the single strategies' hull and AIQ_ceiling that of the oracle-probability router
   (the weighted router fed the true labels and costs).
 - accuracy_at(c) = H(c); cost_at(a) = the least c with H(c) >= a (NaN if the hull never reaches a).
-- Two-strategy pools (weak = cheaper, strong = dearer): the router's escalation order is the
-  score (p_strong - p_weak) / (c_strong - c_weak) of its predictions, which is exactly the order
-  in which a weight sweep of W*p - (1-W)*c moves tasks to the strong model. The call-rate curve
-  acc(x) sends the top share x of tasks to the strong model. PGR(x) = (acc(x) - acc_weak) /
-  (acc_strong - acc_weak); APGR = mean of PGR over call rates 0..1 (trapezoid over every k/n);
-  CPT(q) = the least call rate with PGR >= q (RouteLLM). Call-rate bands: the mean accuracy of
-  acc(x) over x in [0, 1/3], [1/3, 2/3] and [2/3, 1] (our explicit stand-in for RouterXBench's
-  low/middle/high call-rate bands; see the report).
+- Two-strategy pools (weak/strong): APGR, CPT, LPM, MPM, HCR live in concur/two_model_metrics.py.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-
-from .metrics import auroc
-
-CALL_BANDS = {"low (0-1/3)": (0.0, 1 / 3), "middle (1/3-2/3)": (1 / 3, 2 / 3), "high (2/3-1)": (2 / 3, 1.0)}
 
 
 @dataclass
@@ -111,60 +100,9 @@ def gap_recovered(aiq_router: float, aiq_singles: float, aiq_ceiling: float) -> 
     return float((aiq_router - aiq_singles) / gap) if gap > 1e-12 else float("nan")
 
 
-# ------------------------------------------------------------------ two-strategy pools
-def escalation_order(p_weak, p_strong, c_weak, c_strong) -> np.ndarray:
-    """Task indices in the order a weight sweep moves them to the strong model (first = first escalated)."""
-    dp = np.asarray(p_strong, dtype=np.float64) - np.asarray(p_weak, dtype=np.float64)
-    dc = np.asarray(c_strong, dtype=np.float64) - np.asarray(c_weak, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        score = np.where(dc > 0, dp / dc, np.where(dp >= 0, np.inf, -np.inf))
-    return np.argsort(-score, kind="stable")
-
-
-def call_rate_curve(order: np.ndarray, y_weak, y_strong) -> tuple[np.ndarray, np.ndarray]:
-    """(call rates k/n, accuracy) for k = 0..n tasks escalated in `order`."""
-    yw = np.asarray(y_weak, dtype=np.float64)
-    ys = np.asarray(y_strong, dtype=np.float64)
-    n = len(yw)
-    gain = np.concatenate([[0.0], np.cumsum((ys - yw)[order])])
-    return np.arange(n + 1) / n, (yw.sum() + gain) / n
-
-
 def _trapz(x: np.ndarray, y: np.ndarray) -> float:
     """Integral of the piecewise-linear curve through (x, y)."""
     return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2))
-
-
-def _trapz_mean(x: np.ndarray, y: np.ndarray) -> float:
-    return _trapz(x, y) / (x[-1] - x[0])
-
-
-def band_means(rate: np.ndarray, acc: np.ndarray, bands: dict[str, tuple[float, float]] = CALL_BANDS) -> dict[str, float]:
-    """Mean accuracy of the call-rate curve within each band (linear interpolation, exact integral)."""
-    out = {}
-    for name, (lo, hi) in bands.items():
-        xs = np.concatenate([[lo], rate[(rate > lo) & (rate < hi)], [hi]])
-        out[name] = _trapz_mean(xs, np.interp(xs, rate, acc))
-    return out
-
-
-def weak_strong_metrics(p_weak, p_strong, c_weak, c_strong, y_weak, y_strong) -> dict[str, float]:
-    """APGR, CPT(50%), CPT(80%), AUROC of 'weak model is right' (on p_weak) and call-rate band means."""
-    order = escalation_order(p_weak, p_strong, c_weak, c_strong)
-    rate, acc = call_rate_curve(order, y_weak, y_strong)
-    a_w, a_s = float(np.mean(y_weak)), float(np.mean(y_strong))
-    out: dict[str, float] = {}
-    if a_s - a_w > 1e-12:
-        pgr = (acc - a_w) / (a_s - a_w)
-        out["apgr"] = _trapz_mean(rate, pgr)
-        for q in (0.5, 0.8):
-            hit = np.flatnonzero(pgr >= q - 1e-12)
-            out[f"cpt{int(q * 100)}"] = float(rate[hit[0]]) if hit.size else float("nan")
-    else:
-        out.update(apgr=float("nan"), cpt50=float("nan"), cpt80=float("nan"))
-    out["auroc_weak_right"] = auroc(y_weak, p_weak)
-    out.update({f"band {k}": v for k, v in band_means(rate, acc).items()})
-    return out
 
 
 # ------------------------------------------------------------------ bootstrap

@@ -266,20 +266,26 @@ def _curve(cost_pts, acc_pts, anchor) -> dict[str, list[float]]:
 
 
 def weak_strong(routers: list[Router], test_sets: dict[str, list[Predictions]]) -> dict[str, Any]:
-    """RouteLLM-style metrics for a two-strategy pool (seed means)."""
+    """Two-model metrics (RouteLLM's APGR/CPT, RouterXBench's LPM/MPM/HCR/AUROC; seed means), see
+    concur/two_model_metrics.py for the definitions."""
+    from . import two_model_metrics as tm
+
     first = next(iter(test_sets.values()))[0]
     mean_cost = first.cost.mean(0)
     w, s = int(np.argmin(mean_cost)), int(np.argmax(mean_cost))
-    out = {"weak": first.strategies[w], "strong": first.strategies[s],
-           "acc_weak": float(first.label[:, w].mean()), "acc_strong": float(first.label[:, s].mean()), "routers": {}}
+    out = {"weak": first.strategies[w], "strong": first.strategies[s], "n_tasks": int(first.n_tasks),
+           "acc_weak": float(first.label[:, w].mean()), "acc_strong": float(first.label[:, s].mean()),
+           "routellm_bins": tm.ROUTELLM_BINS, "recovery_band": list(tm.RECOVERY_BAND), "lpm_band": list(tm.LPM_BAND),
+           "routers": {}}
     for r in routers:
-        ms = [curves.weak_strong_metrics(p.prob[:, w], p.prob[:, s], p.pred_cost[:, w], p.pred_cost[:, s],
-                                         p.label[:, w], p.label[:, s]) for p in test_sets[r.name]]
+        ms = [tm.weak_strong_metrics(p.prob[:, w], p.prob[:, s], p.pred_cost[:, w], p.pred_cost[:, s],
+                                     p.label[:, w], p.label[:, s]) for p in test_sets[r.name]]
         out["routers"][r.name] = {k: float(np.mean([m[k] for m in ms])) for k in ms[0]}
-    # the oracle ordering (escalate exactly the tasks only the strong model gets right) as a ceiling
-    out["routers"]["oracle ordering"] = curves.weak_strong_metrics(first.label[:, w], first.label[:, s],
-                                                                   first.cost[:, w], first.cost[:, s],
-                                                                   first.label[:, w], first.label[:, s])
+    # the oracle ordering as a ceiling: escalate first the tasks only the strong model gets right, last those
+    # only the weak one gets right; its 'weak is right' score y_weak - y_strong / 2 ranks them the same way
+    yw, ys = first.label[:, w], first.label[:, s]
+    out["routers"]["oracle ordering"] = tm.weak_strong_metrics(yw, ys, first.cost[:, w], first.cost[:, s], yw, ys,
+                                                               weak_right_score=yw - ys / 2)
     return out
 
 

@@ -66,6 +66,79 @@ def plot_dataset(path: Path, res: dict[str, Any]) -> None:
         plt.close(fig)
 
 
+# RouteLLM paper (Ong et al., arXiv 2406.18665v4), Table 2 "5-shot MMLU results": gpt-4-1106-preview (strong)
+# vs Mixtral-8x7B (weak), all decontaminated MMLU questions, evaluate.py's 10 quantile bins. Quoted, not computed:
+# (training data, router, CPT(50%) in %, CPT(80%) in %, APGR).
+ROUTELLM_MMLU_PUBLISHED = (
+    ("-", "random", 50.07, 79.93, 0.500),
+    ("D_arena", "BERT", 49.43, 77.80, 0.502),
+    ("D_arena", "Causal LLM", 48.88, 77.93, 0.499),
+    ("D_arena", "Matrix Factorization", 45.00, 76.86, 0.524),
+    ("D_arena", "SW Ranking", 55.82, 80.25, 0.473),
+    ("D_arena + D_gold", "BERT", 41.30, 72.20, 0.572),
+    ("D_arena + D_gold", "Causal LLM", 35.49, 70.31, 0.600),
+    ("D_arena + D_gold", "Matrix Factorization", 35.46, 71.40, 0.597),
+    ("D_arena + D_gold", "SW Ranking", 35.40, 71.55, 0.603),
+)
+
+
+def _pct(v: Any) -> str:
+    return "n/a" if v is None else f"{100 * v:.2f}%"
+
+
+def _weak_strong_lines(res: dict[str, Any]) -> list[str]:
+    """The two-model metrics of a weak/strong pool, in RouteLLM's and RouterXBench's definitions."""
+    ws = res["weak_strong"]
+    bins = ws.get("routellm_bins", 10)
+    n = ws.get("n_tasks", res["split_sizes"]["test"])
+    L = [f"Weak/strong metrics on the {n} test tasks (weak {ws['weak']}, accuracy {_f(ws['acc_weak'])}; strong "
+         f"{ws['strong']}, accuracy {_f(ws['acc_strong'])}; seed means). **RouteLLM's definitions** (Ong et al., "
+         "arXiv 2406.18665, Sec. 3.2; `routellm/evals/evaluate.py`): tasks go to the strong model in descending order "
+         "of the router's estimated gain in P(correct), p_strong - p_weak; APGR = the mean performance gap recovered "
+         "over the share of strong calls; CPT(q) = the least share of strong calls that recovers q of the gap. "
+         f"*{bins} bins*: RouteLLM's evaluation, thresholds at the {bins}-quantile edges of the score (the numbers its "
+         "paper reports); *exact*: every task's score is a threshold (the limit of the binned curve); *cost order*: "
+         "our variant, escalating by gain per unit of extra predicted cost (the weight sweep's order; not "
+         "RouteLLM's metric). Random routing: APGR 0.5, CPT(q) = q in expectation.", "",
+         f"| router | APGR ({bins} bins) | CPT(50%) ({bins} bins) | CPT(80%) ({bins} bins) | APGR (exact) | "
+         "CPT(50%) (exact) | CPT(80%) (exact) | APGR (cost order) | CPT(50%) (cost order) |",
+         "|---|---|---|---|---|---|---|---|---|"]
+    for name, m in ws["routers"].items():
+        L.append(f"| {name} | {_f(m.get('apgr_qbins'))} | {_pct(m.get('cpt50_qbins'))} | {_pct(m.get('cpt80_qbins'))} | "
+                 f"{_f(m.get('apgr'))} | {_pct(m.get('cpt50'))} | {_pct(m.get('cpt80'))} | "
+                 f"{_f(m.get('apgr_cost_order'))} | {_pct(m.get('cpt50_cost_order'))} |")
+    if res["name"] == "routellm_mmlu":
+        for data, router, c50, c80, ap in ROUTELLM_MMLU_PUBLISHED:
+            label = router if data == "-" else f"{router}, trained on {data}"
+            L.append(f"| *RouteLLM paper: {label}* | *{ap:.3f}* | *{c50:.2f}%* | *{c80:.2f}%* "
+                     "| | | | | |")
+        info = res.get("import_info", {})
+        L += ["", "The italic rows are quoted from RouteLLM's paper (arXiv 2406.18665v4, Table 2, 5-shot MMLU). "
+              "Same as ours: the model pair (gpt-4-1106-preview vs Mixtral-8x7B-Instruct), the per-question "
+              "outcomes (the data here are RouteLLM's released 5-shot responses) and the metric computation (the "
+              f"{bins}-bin columns). Different: (1) they evaluate on all MMLU questions less those listed in its "
+              f"contaminated_prompts.jsonl (14,037 of 14,042), we on our {n}-task test split (prompts dropped as "
+              f"contaminated at import: {info.get('dropped_contaminated', 0)}); (2) their routers learn from Chatbot Arena preferences, D_gold adding about 1,500 golden-label "
+              "comparisons from MMLU's validation split, ours from these two models' outcomes on the "
+              f"{res['split_sizes']['train']} training tasks of the same benchmark, so the D_arena + D_gold rows are "
+              "the closest setting and ours has far more in-distribution labels; (3) their score is P(strong model "
+              "wins), ours the predicted gain in P(correct)."]
+    rb, lb = ws.get("recovery_band", [0.7, 0.9]), ws.get("lpm_band", [0.0, 0.1])
+    L += ["", "**RouterXBench's definitions** (`src/metric.py`, `AdaptiveMetrics` and `ReliableMetrics`, its default "
+          "bands): the router's score for 'the weak model is right' (here P(weak correct)); on the 101-point "
+          "call-rate grid the tasks with the lowest score go to the strong model first. "
+          f"LPM = mean accuracy over call rates in [{lb[0]:g}, {lb[1]:g}]; HCR = 1 - the mean call rate of the grid "
+          f"points whose accuracy recovers {100 * rb[0]:g}-{100 * rb[1]:g}% of the weak-to-strong gap (0 if none); "
+          f"MPM = mean accuracy of the points above the accuracy at call rate {lb[1]:g} and below that band (0 if "
+          "none); AUROC of the score for 'the weak model is right'. The oracle ordering's score ranks "
+          "only-strong-right tasks lowest and only-weak-right tasks highest.", "",
+          "| router | AUROC (weak right) | LPM | MPM | HCR |", "|---|---|---|---|---|"]
+    for name, m in ws["routers"].items():
+        L.append(f"| {name} | {_f(m.get('auroc_weak_right'))} | {_f(m.get('lpm'))} | {_f(m.get('mpm'))} | "
+                 f"{_f(m.get('hcr'))} |")
+    return L + [""]
+
+
 def _dataset_section(res: dict[str, Any], png: str) -> list[str]:
     cv, info = res["curves"], res["import_info"]
     unit = res["cost_unit"]
@@ -120,20 +193,7 @@ def _dataset_section(res: dict[str, Any], png: str) -> list[str]:
                  f"validation-chosen operating point: {_pts(c['operating_point']['gain_vs_best_single'])} points).")
     L.append("")
     if "weak_strong" in res:
-        ws = res["weak_strong"]
-        L.append(f"Weak/strong metrics (weak {ws['weak']}, accuracy {_f(ws['acc_weak'])}; strong {ws['strong']}, "
-                 f"accuracy {_f(ws['acc_strong'])}). APGR = mean performance-gap recovered over call rates 0..1; "
-                 "CPT(q) = share of calls to the strong model needed to recover q of the gap; AUROC of 'weak model is "
-                 "right' scores P(weak correct); band columns = mean accuracy of the call-rate curve in that band of "
-                 "strong-model call rates.")
-        L.append("")
-        bands = [k for k in next(iter(ws["routers"].values())) if k.startswith("band ")]
-        L.append("| router | APGR | CPT(50%) | CPT(80%) | AUROC weak right | " + " | ".join(bands) + " |")
-        L.append("|---|---|---|---|---|" + "---|" * len(bands))
-        for name, m in ws["routers"].items():
-            L.append(f"| {name} | {_f(m['apgr'])} | {_f(m['cpt50'])} | {_f(m['cpt80'])} | {_f(m['auroc_weak_right'])} | "
-                     + " | ".join(_f(m[b]) for b in bands) + " |")
-        L.append("")
+        L += _weak_strong_lines(res)
     bud = res["budgets"]
     L.append("Budgeted routing (every training seed of each router: accuracy and spend are seed means, the "
              "accuracy range over seeds in brackets; budgets per task spaced geometrically between the cheapest and "
@@ -208,12 +268,20 @@ METHOD_NOTES = """\
 - **Bootstrap.** Test tasks resampled with replacement; every router, the singles and the ceiling see the same
   resamples; for trained routers the metric is averaged over seeds inside each resample, so the interval is the
   interval of the seed mean.
-- **Weak/strong metrics** (two-strategy pools). The escalation order is (p_strong - p_weak) / (c_strong - c_weak)
-  of the router's predictions (the order in which the weight sweep moves tasks to the strong model). PGR(x) =
-  (acc(x) - acc_weak) / (acc_strong - acc_weak) at strong-model call rate x; APGR is its mean over x in [0, 1];
-  CPT(q) the least call rate with PGR >= q. RouterXBench's LPM/MPM/HCR definitions could not be retrieved offline,
-  so the report uses explicit call-rate bands instead: mean accuracy of the call-rate curve over x in [0, 1/3],
-  [1/3, 2/3] and [2/3, 1].
+- **Weak/strong metrics** (two-strategy pools; concur/two_model_metrics.py). *APGR, CPT* as RouteLLM defines
+  them (Ong et al., arXiv 2406.18665, Sec. 3.2; `routellm/evals/evaluate.py`, `benchmarks.py`): tasks go to the
+  strong model when the router's score clears a threshold; our score is the predicted gain p_strong - p_weak
+  (RouteLLM's routers score P(strong wins)). PGR(x) = (acc(x) - acc_weak) / (acc_strong - acc_weak) at strong-call
+  share x; APGR = its trapezoid mean over the curve's points; CPT(q) = the least share at which the linearly
+  interpolated curve reaches PGR q. RouteLLM places the thresholds at the 10-quantile edges of the score (`score
+  >= edge`, the last edge `>`: 11 points); the exact curve uses every distinct score (its limit as bins grow).
+  *Cost order*: our variant ordering by (p_strong - p_weak) / (c_strong - c_weak), the order in which the weight
+  sweep escalates tasks. *LPM, MPM, HCR, AUROC* as RouterXBench defines them (`src/metric.py`, `AdaptiveMetrics`,
+  `ReliableMetrics`, default bands): ascending 'weak model is right' score (here P(weak correct)), call rates
+  i/100 with floor(rate * n) tasks escalated; LPM = mean accuracy at call rates in [0, 0.1]; HCR = 1 - mean call
+  rate of the points with accuracy in [w + 0.7 (s - w), w + 0.9 (s - w)] (0 if none); MPM = mean accuracy of the
+  points strictly between the accuracy at call rate 0.1 and w + 0.7 (s - w) (0 if none); AUROC of the score for
+  'weak model is right' (0.5 if one class).
 """
 
 

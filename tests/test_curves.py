@@ -1,4 +1,4 @@
-"""Hull, AIQ, interpolation, gap recovered, weak/strong metrics and bootstrap helpers (hand-computed cases)."""
+"""Hull, AIQ, interpolation, gap recovered and bootstrap helpers (hand-computed cases)."""
 from __future__ import annotations
 
 import math
@@ -83,34 +83,6 @@ def test_adding_a_point_never_lowers_aiq(pts, c_new, a_new):
     h2 = curves.hull(np.append(c, c_new), np.append(a, a_new), anchor)
     hi = max(c.max(), c_new) + 1
     assert curves.aiq(h2, lo, hi) >= curves.aiq(h1, lo, hi) - 1e-12
-
-
-def test_weak_strong_oracle_order_hand_computed():
-    yw = np.array([1, 0, 0, 1.0])
-    ys = np.array([1, 1, 1, 0.0])
-    m = curves.weak_strong_metrics(yw, ys, np.ones(4), 2 * np.ones(4), yw, ys)
-    # escalate tasks 1, 2 first, then 0, then 3: acc .5 .75 1 1 .75 -> PGR 0 1 2 2 1
-    assert m["apgr"] == pytest.approx(0.25 * (0.5 + 1.5 + 2.0 + 1.5))
-    assert m["cpt50"] == pytest.approx(0.25)
-    assert m["cpt80"] == pytest.approx(0.25)
-    assert m["auroc_weak_right"] == pytest.approx(1.0)
-
-
-def test_worst_order_and_band_means():
-    yw = np.array([1, 0, 0, 1.0])
-    ys = np.array([1, 1, 1, 0.0])
-    worst = curves.weak_strong_metrics(1 - yw, 1 - ys, np.ones(4), 2 * np.ones(4), yw, ys)
-    best = curves.weak_strong_metrics(yw, ys, np.ones(4), 2 * np.ones(4), yw, ys)
-    assert worst["apgr"] < 0.5 < best["apgr"]
-    rate = np.linspace(0, 1, 7)
-    b = curves.band_means(rate, rate)  # accuracy = call rate: band means are the band mid-points
-    assert list(b.values()) == pytest.approx([1 / 6, 1 / 2, 5 / 6])
-
-
-def test_escalation_order_handles_non_positive_cost_gaps():
-    order = curves.escalation_order([0.5, 0.5, 0.5], [0.9, 0.4, 0.6], [1, 1, 1], [1, 0.5, 2])
-    # task 0: strong at equal cost and better -> first; task 1: strong cheaper but worse -> last
-    assert order.tolist() == [0, 2, 1]
 
 
 def test_bootstrap_helpers():
