@@ -1,0 +1,216 @@
+"""The router interface: registry, settings, fit/predict, saving and loading, staleness, modularity."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from concur import cache
+from concur.config import load_config
+from concur.errors import ConcurError
+from concur.inputs import load_inputs
+from concur.routers import REGISTRY, make_router, router_class
+from concur.routers.base import Router
+from concur.routers.ensemble import best_weights, simplex_grid
+from conftest import write_tiny_dataset
+from predictor_fixtures import write_random_embeddings
+
+# small, fast settings per router (the defaults are sized for real data)
+FAST = {
+    "concur": "predictor:\n  epochs: 4\n",
+    "shared": "  shared: {epochs: 3, hidden_dim: 16}\n",
+    "routellm-mf": "  routellm-mf: {epochs: 3}\n",
+    "embedllm": "  embedllm: {epochs: 3}\n",
+    "rtr": "  rtr: {epochs: 3}\n",
+}
+
+
+def tiny(tmp_path: Path, n_tasks: int = 40, strategies=None) -> Path:
+    cfg = write_tiny_dataset(tmp_path / "ds", n_tasks=n_tasks, strategies=strategies)
+    routers = "".join(v for k, v in FAST.items() if k != "concur")
+    cfg.write_text(cfg.read_text() + FAST["concur"] + "routers:\n" + routers)
+    write_random_embeddings(cfg)
+    return cfg
+
+
+def fitted(cfg: Path, name: str, store: bool = True) -> tuple[Router, object, dict]:
+    config = load_config(cfg)
+    inp = load_inputs(config, ("train", "val", "test"))
+    router = make_router(name, config)
+    status = router.fit(inp, inp.ds.strategies, store=Path(config.predictor_path) if store else None,
+                        log=lambda _m: None)
+    return router, inp, status
+
+
+def test_registry_names_map_to_router_classes():
+    for name in REGISTRY:
+        cls = router_class(name)
+        assert issubclass(cls, Router) and cls.name == name and cls.summary
+    with pytest.raises(ConcurError, match="unknown router 'nope'.*concur"):
+        router_class("nope")
+
+
+@pytest.mark.parametrize("name", list(REGISTRY))
+def test_every_router_fits_predicts_saves_and_loads(tmp_path, name):
+    cfg = tiny(tmp_path)
+    router, inp, status = fitted(cfg, name)
+    assert set(status.values()) == {"trained"}
+    assert len(status) == (len(inp.ds.strategies) if router.modular else 1)
+    batch = inp.batch(inp.ds.test)
+    est = router.predict(batch)
+    assert est.strategies == inp.ds.strategies and est.prob.shape == (len(batch), 4) == est.cost.shape
+    assert np.isfinite(est.prob).all() and (est.prob >= 0).all() and (est.prob <= 1).all()
+    assert np.isfinite(est.cost).all() and (est.cost >= 0).all()
+    # a subset of strategies gives the same columns
+    sub = router.predict(batch, ["large_cot"])
+    np.testing.assert_array_equal(sub.prob[:, 0], est.prob[:, est.strategies.index("large_cot")])
+    # loading the saved router gives the same predictions; fitting again reuses every part
+    config = load_config(cfg)
+    again = make_router(name, config).load(inp, inp.ds.strategies, Path(config.predictor_path))
+    loaded = again.predict(batch)
+    np.testing.assert_array_equal(loaded.prob, est.prob)
+    np.testing.assert_array_equal(loaded.cost, est.cost)
+    _, _, status2 = fitted(cfg, name)
+    assert set(status2.values()) == {"up to date"}
+
+
+@pytest.mark.parametrize("name", ["concur", "knn", "shared"])
+def test_changed_training_data_makes_the_saved_router_stale(tmp_path, name):
+    cfg = tiny(tmp_path)
+    fitted(cfg, name)
+    df = pd.read_csv(cfg.parent / "train.csv")
+    df.loc[0, "label"] = 1 - df.loc[0, "label"]
+    df.to_csv(cfg.parent / "train.csv", index=False)
+    config = load_config(cfg)
+    inp = load_inputs(config, ("train", "val"))
+    with pytest.raises(ConcurError, match="stale"):
+        make_router(name, config).load(inp, inp.ds.strategies, Path(config.predictor_path))
+
+
+def test_damaged_files_are_rebuilt_when_fitting_and_refused_when_loading(tmp_path):
+    cfg = tiny(tmp_path)
+    fitted(cfg, "concur")
+    weights = cfg.parent / "predictors" / "accuracy_cls_small_cot.pt"
+    weights.write_bytes(b"not a torch file")
+    config = load_config(cfg)
+    inp = load_inputs(config, ("train", "val"))
+    with pytest.raises(ConcurError, match="accuracy_cls_small_cot.pt: contents differ"):
+        make_router("concur", config).load(inp, inp.ds.strategies, Path(config.predictor_path))
+    logs = []
+    status = make_router("concur", config).fit(inp, inp.ds.strategies, store=Path(config.predictor_path), log=logs.append)
+    assert status["small_cot"] == "trained" and sum(v == "up to date" for v in status.values()) == 3
+    assert any("saved state damaged" in m and "accuracy_cls_small_cot.pt" in m for m in logs)
+    (cfg.parent / "predictors" / "small_cot.json").write_text("{broken")
+    with pytest.raises(ConcurError, match="small_cot.json: unreadable record"):
+        make_router("concur", config).load(inp, inp.ds.strategies, Path(config.predictor_path))
+
+
+def test_a_refused_pickle_is_one_line_naming_the_file(tmp_path):
+    import pickle
+
+    cfg = tiny(tmp_path)
+    fitted(cfg, "shared")
+    path = cfg.parent / "predictors" / "shared" / "router.net.pt"
+    path.write_bytes(pickle.dumps(object()))
+    rec_path = cfg.parent / "predictors" / "shared" / "router.json"
+    rec = json.loads(rec_path.read_text())
+    rec["files"]["router.net.pt"] = cache.sha256_of_file(path)  # a consistent record around a refused payload
+    rec_path.write_text(json.dumps(rec))
+    config = load_config(cfg)
+    inp = load_inputs(config, ("train", "val"))
+    with pytest.raises(ConcurError, match=r"router\.net\.pt: cannot load"):
+        make_router("shared", config).load(inp, inp.ds.strategies, Path(config.predictor_path))
+
+
+def _without_large_cot(cfg: Path) -> None:
+    for split in ("train", "val", "test"):
+        df = pd.read_csv(cfg.parent / f"{split}.csv")
+        df[~((df.model == "large") & (df.decoding == "cot"))].to_csv(cfg.parent / f"{split}.csv", index=False)
+
+
+@pytest.mark.parametrize("name", list(REGISTRY))
+def test_adding_a_strategy_trains_only_it_when_modular_else_everything(tmp_path, name):
+    cfg = tiny(tmp_path)
+    full = {s: pd.read_csv(cfg.parent / f"{s}.csv") for s in ("train", "val", "test")}
+    _without_large_cot(cfg)
+    router, inp, status = fitted(cfg, name)
+    assert "large_cot" not in inp.ds.strategies
+    for s, df in full.items():
+        df.to_csv(cfg.parent / f"{s}.csv", index=False)
+    router2, inp2, status2 = fitted(cfg, name)
+    assert router2.modular == router.modular
+    if router.modular:
+        assert status2 == {"small_vanilla": "up to date", "small_cot": "up to date", "large_vanilla": "up to date",
+                           "large_cot": "trained"}
+    else:  # one part over the whole pool: the new strategy changes it, so it is retrained from scratch
+        assert status2 == {"router": "trained"}
+
+
+def test_modularity_is_declared():
+    modular = {n for n in REGISTRY if router_class(n).modular}
+    assert {"concur", "knn", "subject-best"} <= modular
+    assert not modular & {"shared", "routellm-mf", "embedllm", "rtr"}
+
+
+def test_settings_are_validated_with_the_key_named(tmp_path):
+    cfg = tiny(tmp_path)
+    base = cfg.read_text().split("routers:\n")[0]
+    for extra, pattern in (("  knn: {kk: 3}\n", "routers.knn.*unknown setting 'kk'"),
+                           ("  knn: {k: [0]}\n", "routers.knn.*'k'"),
+                           ("  shared: {epochs: three}\n", "routers.shared.*'epochs'"),
+                           ("  ensemble: {members: [concur]}\n", "routers.ensemble.*members"),
+                           ("  ensemble: {scope: everything}\n", "routers.ensemble.*scope")):
+        cfg.write_text(base + "routers:\n" + extra)
+        config = load_config(cfg)
+        name = extra.split(":")[0].strip()
+        with pytest.raises(ConcurError, match=pattern):
+            make_router(name, config)
+    cfg.write_text(base + "routers:\n  nosuch: {}\n")
+    with pytest.raises(ConcurError, match="routers.nosuch.*unknown router"):
+        load_config(cfg)
+
+
+def test_ensemble_is_modular_only_when_its_members_are(tmp_path):
+    cfg = tiny(tmp_path)
+    config = load_config(cfg)
+    assert make_router("ensemble", config).modular
+    cfg.write_text(cfg.read_text() + "  ensemble: {members: [concur, shared]}\n")
+    assert not make_router("ensemble", load_config(cfg)).modular
+    cfg.write_text(cfg.read_text().replace("{members: [concur, shared]}", "{scope: pool}"))
+    assert not make_router("ensemble", load_config(cfg)).modular
+
+
+def test_simplex_grid_and_weight_choice():
+    g = simplex_grid(3, 0.5)
+    assert g.shape == (6, 3) and np.allclose(g.sum(1), 1)
+    assert g[0].tolist() == [0.5, 0.5, 0.0] or np.abs(g[0] - 1 / 3).sum() <= np.abs(g[1:] - 1 / 3).sum(1).min()
+    target = np.array([[1.0, 0.0], [0.0, 1.0]])
+    good, bad = target.copy(), 1 - target
+    mask = np.ones_like(target, dtype=bool)
+    w = best_weights(np.stack([bad, good]), target, mask, simplex_grid(2, 0.25), "brier")
+    assert w.tolist() == [0.0, 1.0]
+    # only observed entries count
+    mask[:, 1] = False
+    w = best_weights(np.stack([good, good * 0 + 0.5]), target, mask, simplex_grid(2, 0.5), "mae")
+    assert w.tolist() == [1.0, 0.0]
+
+
+def test_subject_best_predicts_each_subjects_train_accuracy(tmp_path):
+    cfg = tiny(tmp_path)
+    router, inp, _ = fitted(cfg, "subject-best")
+    tr = inp.ds.train
+    j = tr.column("large_cot")
+    subjects = np.array([inp.ds.tasks.records[i]["subject"] for i in tr.task_rows])
+    batch = inp.batch(inp.ds.test)
+    est = router.predict(batch, ["large_cot"])
+    for i, rec in enumerate(batch.records):
+        same = subjects == rec["subject"]
+        assert est.prob[i, 0] == pytest.approx(tr.label[same, j].mean())
+        assert est.cost[i, 0] == pytest.approx(tr.cost[same, j].mean())
+    unknown = batch.take(np.array([0]))
+    unknown.records = [{"question": "?", "subject": "astrology"}]
+    est = router.predict(unknown, ["large_cot"])
+    assert est.prob[0, 0] == pytest.approx(tr.label[:, j].mean())
