@@ -1,10 +1,12 @@
 """Regenerate docs/RESULTS.md and its plots from the real outcome data in ../shared/data.
 
 For each data set (MMLU-Pro 10-model pool, RouterBench arc_challenge+mbpp+winograde, RouteLLM MMLU):
-import it with prepare_data's importers, embed it, train CONCUR over 3 seeds, the per-strategy kNN
-and the shared-model baseline, route every router with the same routing code over a dense weight
-sweep, and report hull/AIQ metrics with bootstrap intervals, budgeted routing (global vs local) and,
-on MMLU-Pro, the continual-routing protocol. Intermediate files go to results_work/<name>/ and are
+import it with prepare_data's importers, embed it, train every registered router (concur/routers/:
+CONCUR, kNN, the shared model, the ensemble, subject-best and the paper's baselines RouteLLM-MF,
+EmbedLLM and RTR) over 3 seeds where the seed matters, route every router with the same routing code
+over a dense weight sweep, and report hull/AIQ metrics with paired bootstrap intervals, budgeted
+routing with and without the realised-spend guard, global vs local at equal spend and, on MMLU-Pro
+and RouterBench, the continual-routing protocol for every router. Intermediate files go to results_work/<name>/ and are
 reused when current, so a rerun only redoes what changed.
 
 examples:
@@ -46,6 +48,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "256 for all-MiniLM-L6-v2)")
     p.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float32"),
                    help="embedding compute dtype (default: %(default)s)")
+    p.add_argument("--routers", nargs="+", default=None, metavar="NAME",
+                   help="registered routers to run (default: all, in registry order)")
     return p.parse_args(argv)
 
 
@@ -69,16 +73,23 @@ def main(argv=None) -> None:
     work = Path(args.work_dir)
     # clean = nothing computed yet (levers/ holds the lever benchmark's table, an input to the report)
     fresh = not work.exists() or all(p.name == "levers" for p in work.iterdir())
+    from concur.routers import REGISTRY
+
+    routers = args.routers or list(REGISTRY)
+    unknown = [r for r in routers if r not in REGISTRY]
+    if unknown:
+        raise ConcurError(f"--routers: unknown router '{unknown[0]}' (registered: {', '.join(REGISTRY)})")
     settings = Settings(work_root=work, data_root=data_root, seeds=tuple(args.seeds), n_boot=args.n_boot,
-                        workers=args.workers, embedding={"dtype": args.dtype, "max_seq_length": args.max_seq_length})
+                        workers=args.workers, embedding={"dtype": args.dtype, "max_seq_length": args.max_seq_length},
+                        routers=routers)
     results = []
     for name in args.datasets:
         t = time.perf_counter()
         print(f"== {name}: {DATASETS[name]['title']}", flush=True)
         results.append(run_dataset(name, settings, log=lambda m: print(m, flush=True)))
         r = results[-1]["curves"]["routers"]
-        print(f"== {name} done in {time.perf_counter() - t:.0f}s: AIQ concur {r['concur']['aiq']:.4f}, "
-              f"kNN {r['kNN']['aiq']:.4f}, shared {r['shared model']['aiq']:.4f}", flush=True)
+        print(f"== {name} done in {time.perf_counter() - t:.0f}s: AIQ " +
+              ", ".join(f"{n} {r[n]['aiq']:.4f}" for n in routers if n in r), flush=True)
     from concur.embeddings import DEFAULT_MODEL_LABEL
 
     runtime = time.perf_counter() - start

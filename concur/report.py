@@ -8,7 +8,14 @@ from typing import Any
 from .io import write_text_atomic
 from .plotting import finish_accuracy_cost
 
-ROUTER_ORDER = ("concur", "kNN", "shared model", "concur+kNN ensemble")
+REFERENCE_ROWS = ("singles hull", "oracle-probability ceiling")
+MAIN_ROUTERS = ("concur", "knn", "shared")  # drawn with their operating points in the plots
+PALETTE = ("tab:blue", "tab:green", "tab:purple", "tab:cyan", "tab:olive", "tab:orange", "tab:brown", "tab:pink")
+
+
+def router_names(res: dict[str, Any]) -> list[str]:
+    """The routers of a results dict, in the order they ran (the registry's)."""
+    return [n for n in res["curves"]["routers"] if n not in REFERENCE_ROWS]
 
 
 def git_commit(repo: Path) -> str:
@@ -46,15 +53,15 @@ def plot_dataset(path: Path, res: dict[str, Any]) -> None:
     cv = res["curves"]
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     try:
-        styles = {"concur": ("tab:blue", "-"), "kNN": ("tab:green", "-"), "shared model": ("tab:purple", "-"),
-                  "concur+kNN ensemble": ("tab:cyan", ":"), "singles hull": ("tab:gray", "--"),
-                  "oracle-probability ceiling": ("tab:red", "--")}
+        styles = {"singles hull": ("tab:gray", "--"), "oracle-probability ceiling": ("tab:red", "--")}
+        styles.update({n: (PALETTE[i % len(PALETTE)], "-" if n in MAIN_ROUTERS else ":")
+                       for i, n in enumerate(router_names(res))})
         for name, (color, ls) in styles.items():
             c = cv["curves"].get(name)
             if not c:
                 continue
-            ax.plot(c["hull_cost"], c["hull_acc"], ls, color=color, label=name, lw=1.6)
-            if name in ("concur", "kNN", "shared model"):
+            ax.plot(c["hull_cost"], c["hull_acc"], ls, color=color, label=name, lw=1.6 if name in MAIN_ROUTERS else 1.1)
+            if name in MAIN_ROUTERS:
                 pts = c["points"]
                 ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=4, color=color, alpha=0.35)
         ax.scatter([s["cost"] for s in cv["singles"]], [s["accuracy"] for s in cv["singles"]], marker="s", s=18,
@@ -164,29 +171,32 @@ def _dataset_section(res: dict[str, Any], png: str) -> list[str]:
              "read off the hull at the best single strategy's test cost/accuracy; the operating point is the "
              "weight chosen on validation (best validation accuracy within the best single's validation cost).")
     L.append("")
-    L.append("| router | AIQ | gap recovered | acc@best cost (gain, points) | cost@best acc | "
+    L.append("| router | AIQ | - kNN (paired) | gap recovered | acc@best cost (gain, points) | cost@best acc | "
              "val-chosen point: accuracy (gain, points) | its cost | per-seed AIQ |")
-    L.append("|---|---|---|---|---|---|---|---|")
-    for name in ("singles hull", "oracle-probability ceiling") + ROUTER_ORDER:
+    L.append("|---|---|---|---|---|---|---|---|---|")
+    for name in REFERENCE_ROWS + tuple(router_names(res)):
         r = cv["routers"].get(name)
         if r is None:
             continue
         gap = f"{_f(r.get('gap_recovered'))}{_ci(r.get('gap_recovered_ci'))}" if "gap_recovered" in r else ""
+        vs_knn = f"{r['aiq_minus_knn']:+.4f}{_ci(r.get('aiq_minus_knn_ci'), 4)}" if "aiq_minus_knn" in r else ""
         op = r.get("operating_point")
         ops = (f"{_f(op['accuracy'])}{_ci(op['accuracy_ci'])} ({_pts(op['gain_vs_best_single'])}{_ci_pts(op['gain_ci'])})"
                if op else "")
         opc = f"{_f(op['cost'], 2)}{_ci(op['cost_ci'], 2)}" if op else ""
         seeds = ", ".join(_f(p["aiq"], 4) for p in r.get("per_seed", [])) if r.get("n_seeds", 1) > 1 else ""
-        L.append(f"| {name} | {_f(r['aiq'], 4)}{_ci(r['aiq_ci'], 4)} | {gap} | {_f(r['acc_at_ref_cost'])} "
+        L.append(f"| {name} | {_f(r['aiq'], 4)}{_ci(r['aiq_ci'], 4)} | {vs_knn} | {gap} | {_f(r['acc_at_ref_cost'])} "
                  f"({_pts(r['gain_at_ref_cost'])}{_ci_pts(r['gain_at_ref_cost_ci'])}) | "
-                 f"{'not reached' if r['cost_at_ref_acc'] is None else _f(r['cost_at_ref_acc'], 2)}{_ci(r['cost_at_ref_acc_ci'], 2)} | {ops} | {opc} | {seeds} |")
+                 f"{'not reached' if r['cost_at_ref_acc'] is None else _f(r['cost_at_ref_acc'], 2)}"
+                 f"{_ci(r['cost_at_ref_acc_ci'], 2)} | {ops} | {opc} | {seeds} |")
     L.append("")
-    c, k = cv["routers"]["concur"], cv["routers"]["kNN"]
-    L.append(f"Target AIQ(concur) >= AIQ(kNN): **{'met' if c['aiq'] >= k['aiq'] else 'NOT met'}** "
-             f"(concur {_f(c['aiq'], 4)} vs kNN {_f(k['aiq'], 4)}, difference {_f(c['aiq'] - k['aiq'], 4)}"
-             + (f", paired 95% bootstrap interval {_ci(c['aiq_minus_knn_ci'], 4).strip()}" if c.get('aiq_minus_knn_ci') else "")
-             + ").")
-    if res["name"] == "mmlu_pro":
+    c, k = cv["routers"].get("concur"), cv["routers"].get("knn")
+    if c and k:
+        L.append(f"Target AIQ(concur) >= AIQ(kNN): **{'met' if c['aiq'] >= k['aiq'] else 'NOT met'}** "
+                 f"(concur {_f(c['aiq'], 4)} vs kNN {_f(k['aiq'], 4)}, difference {_f(c['aiq'] - k['aiq'], 4)}"
+                 + (f", paired 95% bootstrap interval {_ci(c['aiq_minus_knn_ci'], 4).strip()}"
+                    if c.get('aiq_minus_knn_ci') else "") + ").")
+    if c and res["name"] == "mmlu_pro":
         g = c["gain_at_ref_cost"]
         L.append(f"Target accuracy at the best single's cost >= best single + 1 point: "
                  f"**{'met' if g >= 0.01 else 'NOT met'}** (hull: {_pts(g)} points{_ci_pts(c['gain_at_ref_cost_ci'])}; "
@@ -194,52 +204,11 @@ def _dataset_section(res: dict[str, Any], png: str) -> list[str]:
     L.append("")
     if "weak_strong" in res:
         L += _weak_strong_lines(res)
-    bud = res["budgets"]
-    L.append("Budgeted routing (every training seed of each router: accuracy and spend are seed means, the "
-             "accuracy range over seeds in brackets; budgets per task spaced geometrically between the cheapest and "
-             "the dearest single strategy's mean training cost; the constraint holds on predicted cost, so realised "
-             "spend can exceed it):")
-    L.append("")
-    L.append("| router | mode | budget | accuracy | realised cost | predicted cost | realised over budget |")
-    L.append("|---|---|---|---|---|---|---|")
-    for r in bud["rows"]:
-        if "error" in r:
-            L.append(f"| {r['router']} | {r['mode']} | {_f(r['budget'], 2)} | infeasible | | | |")
-            continue
-        over = r["realised_cost"] - r["budget"]
-        rng = r.get("accuracy_range")
-        spread = f" [{rng[0]:.3f}, {rng[1]:.3f}]" if rng and r.get("n_seeds", 1) > 1 else ""
-        n = r.get("n_seeds", 1)
-        seeds_over = r.get("seeds_over_budget", int(over > 0))
-        pct = f"+{100 * over / r['budget']:.1f}%"
-        if n > 1:  # how many seeds overspent, and the mean spend's excess
-            verdict = f"{seeds_over} of {n} seeds" + (f", mean {pct}" if over > 0 else "")
-        else:
-            verdict = f"yes, {pct}" if over > 0 else "no"
-        L.append(f"| {r['router']} | {r['mode']} | {_f(r['budget'], 2)} | {_f(r['accuracy'])}{spread} | "
-                 f"{_f(r['realised_cost'], 2)} | {_f(r['predicted_cost'], 2)} | {verdict} |")
-    L.append("")
+    L += _budget_lines(res)
+    if res.get("matched_spend"):
+        L += _matched_spend_lines(res["matched_spend"], unit)
     if "continual" in res:
-        ct = res["continual"]
-        L.append("### Continual routing (the paper's Table 5 protocol)")
-        L.append("")
-        L.append(f"Setting 1: the large strategies {', '.join(ct['large'])}. Setting 2 adds {', '.join(ct['small'])}. "
-                 f"CONCUR trained only {len(ct['setting2_trained'])} new predictors in Setting 2 "
-                 f"({', '.join(ct['setting2_trained'])}) and skipped {len(ct['setting2_skipped'])} current ones; the "
-                 "shared model was retrained from scratch on all strategies (both on one CPU thread).")
-        L.append("")
-        L.append("| | training wall-clock for the update (s) | Setting-2 AIQ | val-chosen point: accuracy | its cost |")
-        L.append("|---|---|---|---|---|")
-        for name, secs in (("concur", ct["concur_update_seconds"]), ("shared model", ct["shared_retrain_seconds"])):
-            s2 = ct["setting2"][name]
-            L.append(f"| {name} | {_f(secs, 1)} | {_f(s2['aiq'], 4)}{_ci(s2['aiq_ci'], 4)} | "
-                     f"{_f(s2['operating_point']['accuracy'])} | {_f(s2['operating_point']['cost'], 2)} |")
-        L.append("")
-        L.append(f"Ratio shared / concur training time: {_f(ct['ratio_shared_over_concur'], 2)}x. Setting-1 predictor and "
-                 f"prediction files byte-identical after the update (SHA-256 of {ct['n_files_checked']} files before and "
-                 f"after): **{'yes' if ct['byte_identical'] else 'NO'}**; identical to the files of the main seed run: "
-                 f"{'yes' if ct['identical_to_main_run'] else 'no'}.")
-        L.append("")
+        L += _continual_lines(res["continual"])
     t = res["timings"]
     L.append("Step times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in t.items()) +
              f". Embeddings: {res['embedding_status']}.")
@@ -247,17 +216,89 @@ def _dataset_section(res: dict[str, Any], png: str) -> list[str]:
     return L
 
 
+def _budget_lines(res: dict[str, Any]) -> list[str]:
+    bud = res["budgets"]
+    L = [f"Budgeted routing ({bud.get('solver', 'fast')} solver; every training seed of each router: accuracy and "
+         "spend are seed means, the accuracy range over seeds in brackets; budgets per task spaced geometrically "
+         "between the cheapest and the dearest single strategy's mean training cost). *guard none*: the constraint "
+         "holds on predicted cost; *guard realised* (the default of routing_constrained.py): the solver's budget is "
+         "calibrated on the validation predictions so that the realised validation spend meets the budget "
+         "(concur/guard.py), in local mode only ever lowered. `spend / budget` is the seed mean of the realised "
+         "test spend over the budget, with the worst seed; `vs unguarded` is the guarded accuracy minus the "
+         "unguarded solve's at the same realised spend (points, read off its budget sweep).", "",
+         "| router | mode | guard | budget | accuracy | realised cost | predicted cost | spend / budget (worst seed) | "
+         "seeds over | vs unguarded | no-fit tasks |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in bud["rows"]:
+        guard = r.get("guard", "none")
+        if "error" in r:
+            L.append(f"| {r['router']} | {r['mode']} | {guard} | {_f(r['budget'], 2)} | infeasible | | | | | | |")
+            continue
+        rng = r.get("accuracy_range")
+        spread = f" [{rng[0]:.3f}, {rng[1]:.3f}]" if rng and r.get("n_seeds", 1) > 1 else ""
+        ratio = f"{_f(r['spend_ratio'], 3)} ({_f(r['max_spend_ratio'], 3)})"
+        vs = _pts(r.get("acc_vs_unguarded")) if guard == "realised" else ""
+        nofit = _f(r.get("n_no_fit"), 1) if r["mode"] == "local" else ""
+        L.append(f"| {r['router']} | {r['mode']} | {guard} | {_f(r['budget'], 2)} | {_f(r['accuracy'])}{spread} | "
+                 f"{_f(r['realised_cost'], 2)} | {_f(r['predicted_cost'], 2)} | {ratio} | "
+                 f"{r['seeds_over_budget']} of {r['n_seeds']} | {vs} | {nofit} |")
+    guarded = [r for r in bud["rows"] if r.get("guard") == "realised" and "error" not in r]
+    if guarded:
+        worst = max(r["max_spend_ratio"] for r in guarded)
+        mean = sum(r["spend_ratio"] for r in guarded) / len(guarded)
+        diffs = [r["acc_vs_unguarded"] for r in guarded if r.get("acc_vs_unguarded") is not None]
+        L += ["", f"With the guard: mean realised spend / budget {mean:.3f} (target <= 1.00: "
+              f"**{'met' if mean <= 1.0 + 1e-9 else 'NOT met'}**), worst single run {worst:.3f} (target <= 1.03: "
+              f"**{'met' if worst <= 1.03 else 'NOT met'}**); accuracy vs the unguarded solve at equal realised spend: "
+              f"mean {_pts(sum(diffs) / len(diffs) if diffs else None)} points, lowest {_pts(min(diffs) if diffs else None)}."]
+    return L + [""]
+
+
+def _matched_spend_lines(ms: dict[str, Any], unit: str) -> list[str]:
+    L = [f"Global vs local at equal realised spend ({ms['router']}, {ms['n_seeds']} seed(s); the paper's Table 4 "
+         "claim): for each spend level, each mode's internal budget is chosen on validation so that its realised "
+         "validation spend equals the level; test accuracy (95% bootstrap interval) and test spend; the "
+         "difference is paired over the same test resamples.", "",
+         f"| spend level ({unit}) | global: accuracy | its spend | local: accuracy | its spend | "
+         "global - local (points) |", "|---|---|---|---|---|---|"]
+    for r in ms["rows"]:
+        g, lo = r["global"], r["local"]
+        L.append(f"| {_f(r['level'], 2)} | {_f(g['accuracy'])}{_ci(g['accuracy_ci'])} | {_f(g['realised_cost'], 2)} | "
+                 f"{_f(lo['accuracy'])}{_ci(lo['accuracy_ci'])} | {_f(lo['realised_cost'], 2)} | "
+                 f"{_pts(r['global_minus_local'])}{_ci_pts(r['global_minus_local_ci'])} |")
+    wins = sum(r["global_minus_local"] >= 0 for r in ms["rows"])
+    L += ["", f"Global >= local at {wins} of {len(ms['rows'])} levels."]
+    return L + [""]
+
+
+def _continual_lines(ct: dict[str, Any]) -> list[str]:
+    L = ["### Continual routing (the paper's Table 5 protocol)", "",
+         f"Setting 1: the dearer strategies {', '.join(ct['large'])}. Setting 2 adds {', '.join(ct['small'])}. A "
+         "modular router starts from its Setting-1 parts and trains only the new strategies; the others retrain "
+         "from scratch on the whole pool. Every update is timed in one process, one after another, on one CPU "
+         "thread (concur/continual.py).", "",
+         "| router | modular | update wall-clock (s) | vs concur | parts trained / skipped | Setting-1 files "
+         "byte-identical | Setting-2 AIQ | val-chosen point: accuracy | its cost |",
+         "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in ct["routers"].items():
+        s2 = ct.get("setting2", {}).get(name)
+        same = ("n/a" if r["byte_identical"] is None else
+                f"{'yes' if r['byte_identical'] else 'NO'} ({r['n_files_checked']} files)")
+        aiq = f"{_f(s2['aiq'], 4)}{_ci(s2['aiq_ci'], 4)}" if s2 else ""
+        op = s2["operating_point"] if s2 else None
+        L.append(f"| {name} | {'yes' if r['modular'] else 'no'} | {_f(r['update_seconds'], 1)} | "
+                 f"{_f(r.get('time_vs_concur'), 2)}x | {len(r['trained'])} / {len(r['skipped'])} | {same} | {aiq} | "
+                 f"{_f(op['accuracy']) if op else ''} | {_f(op['cost'], 2) if op else ''} |")
+    return L + [""]
+
+
 METHOD_NOTES = """\
 ## Definitions
 
-- **Routers.** *concur*: CONCUR's per-strategy predictors (predictor.py defaults). *kNN*: per-strategy
-  k-nearest neighbours on cosine similarity of task embeddings, k chosen on validation (concur/knn.py).
-  *shared model*: ONE MLP over [task embedding; model-description embedding; decoding-description embedding]
-  with two outputs (logit of P(correct), standardised log cost), trained on all strategies' rows together,
-  checkpoint and temperature chosen on validation (concur/baselines.py). *concur+kNN ensemble*: the mean of
-  concur's and kNN's P(correct) and cost (a lever, see below; `predictor.knn_blend: 0.5` in predictor.py). Every router's predictions are written as
-  `pred_<strategy>.csv` / `pred_val_<strategy>.csv` and routed by the same code (concur/routing.py): per task
-  argmax of W*p - (1-W)*c over a dense grid of weights W (1-W from 1 down to 1e-9 geometrically, plus 0 and 1).
+- **Routers** (concur/routers/, one module each, listed below with their one-line summaries). Every router's
+  predictions are written as `pred_<strategy>.csv` / `pred_val_<strategy>.csv` and routed by the same code
+  (concur/routing.py): per task argmax of W*p - (1-W)*c over a dense grid of weights W (1-W from 1 down to 1e-9
+  geometrically, plus 0 and 1). Predicted cost is each router's estimate of the MEAN cost (log-space regressors
+  are smearing-corrected on validation).
 - **Hull.** The router's operating points plus the cheapest single strategy's point (a router can always send
   everything to the cheapest strategy), Pareto-filtered, upper convex hull: non-decreasing and concave;
   mixing two operating points at random realises any point on a hull segment. Right of its last vertex the hull
@@ -331,18 +372,31 @@ def render(results: list[dict[str, Any]], meta: dict[str, Any], docs: Path) -> P
          f"Seeds: split seed 0 (prepare_data.py), predictor training seeds {meta['seeds']}, bootstrap seed "
          f"{meta['boot_seed']}. Embedding model: {meta['embedding_model']}, dtype {meta['embedding']['dtype']}, "
          f"max_seq_length {meta['embedding']['max_seq_length'] or 'the model limit (256)'} tokens. "
-         f"CONCUR predictor settings differing from the reference defaults: "
-         f"{', '.join(f'{k} {v}' for k, v in meta.get('predictor', {}).items()) or 'none'} (chosen on MMLU-Pro "
-         f"validation with `benchmarks/bench_predictor_levers.py`). Shared data: `{meta['data_root']}`.", ""]
-    summary = ["| data set | AIQ concur | AIQ kNN | concur - kNN (paired 95% CI) | AIQ shared | AIQ singles hull | "
-               "AIQ ceiling | concur gain at best-single cost (points) |", "|---|---|---|---|---|---|---|---|"]
-    for res in results:
-        r = res["curves"]["routers"]
-        diff = (f"{r['concur']['aiq'] - r['kNN']['aiq']:+.4f}"
-                + (_ci(r["concur"]["aiq_minus_knn_ci"], 4) if r["concur"].get("aiq_minus_knn_ci") else ""))
-        summary.append(f"| {res['name']} | {_f(r['concur']['aiq'], 4)} | {_f(r['kNN']['aiq'], 4)} | {diff} | "
-                       f"{_f(r['shared model']['aiq'], 4)} | {_f(r['singles hull']['aiq'], 4)} | "
-                       f"{_f(r['oracle-probability ceiling']['aiq'], 4)} | {_pts(r['concur']['gain_at_ref_cost'])} |")
+         f"CONCUR predictor settings: the config defaults (batch 128, lr 3e-4, validation every epoch, chosen on "
+         f"MMLU-Pro validation with `benchmarks/bench_predictor_levers.py`; `predictor.preset: reference` restores the "
+         f"paper's){'; overrides: ' + ', '.join(f'{k} {v}' for k, v in meta['predictor'].items()) if meta.get('predictor') else ''}. "
+         f"Shared data: `{meta['data_root']}`.", ""]
+    names = list(dict.fromkeys(n for res in results for n in router_names(res)))
+    head = "| router | " + " | ".join(res["name"] for res in results) + " |"
+    rule = "|---|" + "---|" * len(results)
+    summary = ["AIQ of every router (95% bootstrap interval over test tasks; seed means), then its paired difference "
+               "to kNN on the same resamples.", "", head, rule]
+    for name in REFERENCE_ROWS + tuple(names):
+        cells = []
+        for res in results:
+            r = res["curves"]["routers"].get(name)
+            cells.append(f"{_f(r['aiq'], 4)}{_ci(r['aiq_ci'], 4)}" if r else "")
+        summary.append(f"| {name} | " + " | ".join(cells) + " |")
+    summary += ["", head.replace("| router |", "| router - kNN |"), rule]
+    for name in names:
+        if name == "knn":
+            continue
+        cells = []
+        for res in results:
+            r = res["curves"]["routers"].get(name)
+            cells.append(f"{r['aiq_minus_knn']:+.4f}{_ci(r.get('aiq_minus_knn_ci'), 4)}"
+                         if r and "aiq_minus_knn" in r else "")
+        summary.append(f"| {name} | " + " | ".join(cells) + " |")
     L += ["## Summary", ""] + summary + [""]
     for res in results:
         png = f"results_{res['name']}.png"
@@ -353,9 +407,9 @@ def render(results: list[dict[str, Any]], meta: dict[str, Any], docs: Path) -> P
     L.append("|---|---|---|---|---|")
     for res in results:
         r = res["curves"]["routers"]
-        e = r.get("concur+kNN ensemble")
-        if e:
-            L.append(f"| {res['name']} | concur+kNN ensemble | {_f(e['aiq'], 4)}{_ci(e['aiq_ci'], 4)} | "
+        e = r.get("ensemble")
+        if e and "concur" in r:
+            L.append(f"| {res['name']} | ensemble (concur + kNN, weights on validation) | {_f(e['aiq'], 4)}{_ci(e['aiq_ci'], 4)} | "
                      f"{_f(e['acc_at_ref_cost'])} ({_pts(e['gain_at_ref_cost'])}) | {_f(e['aiq'] - r['concur']['aiq'], 4)} |")
     for lever in meta.get("levers", []):
         L.append(f"| {lever['dataset']} | {lever['name']} | {_f(lever['aiq'], 4)} | {_f(lever['acc_at_ref_cost'])} "
@@ -363,9 +417,19 @@ def render(results: list[dict[str, Any]], meta: dict[str, Any], docs: Path) -> P
     L.append("")
     L += _predictor_levers(meta.get("predictor_levers"))
     L.append("Already on in every concur run (predictor.py defaults, measured in the predictor work): checkpoint "
-             "selection by validation log-loss, cost trained in log space, temperature scaling on validation.")
+             "selection by validation log-loss, cost trained in log space with the smearing correction to its mean, "
+             "temperature scaling on validation.")
     L.append("")
     L += METHOD_NOTES.splitlines() + [""]
+    L += ["Routers in this report (`python predictor.py --router NAME`; modular = a strategy can be added without "
+          "touching the others):", ""]
+    seen: dict[str, dict[str, Any]] = {}
+    for res in results:
+        seen.update({n: info for n, info in res.get("routers", {}).items() if n not in seen})
+    for name, info in seen.items():
+        L.append(f"- `{name}` ({'modular' if info.get('modular') else 'not modular'}): {info.get('summary', '')}; "
+                 f"`concur/routers/{name.replace('-', '_')}.py`.")
+    L.append("")
     md = docs / "RESULTS.md"
     write_text_atomic(md, "\n".join(L) + "\n")
     return md

@@ -137,3 +137,28 @@ def test_missing_files(tiny_config: Path):
         load_dataset(load_config(tiny_config))
     # reading only train+val does not need it
     load_dataset(load_config(tiny_config), splits=("train", "val"))
+
+
+def test_pred_table_clips_and_keeps_columns():
+    from concur.data import PRED_COLUMNS, pred_table
+
+    df = pred_table("m_d", ["1", "2"], [1, 0], [3.0, 4.0], [1.2, -0.1], [-1.0, 2.0])
+    assert list(df.columns) == list(PRED_COLUMNS)
+    assert df["pred_cls_prob"].tolist() == [1.0, 0.0]
+    assert df["pred_flops"].tolist() == [0.0, 2.0]
+    assert df["pred_label"].tolist() == [1, 0]
+
+
+def test_task_files_may_be_json_lines(tmp_path):
+    from concur.data import load_tasks
+
+    path = tmp_path / "new.jsonl"
+    path.write_text('{"question": "a?", "options": ["x", "y"]}\n\n{"question": "b?", "question_id": "q2"}\n')
+    with pytest.raises(ConcurError, match="question_id"):  # one task carries an id, so all must
+        load_tasks(path)
+    path.write_text('{"question": "a?", "options": ["x", "y"]}\n{"question": "b?"}\n')
+    tasks = load_tasks(path)
+    assert tasks.ids == ["0", "1"] and tasks.texts()[0].startswith("Question: a?")
+    path.write_text('{"question": "a?"}\n{"question": \n')
+    with pytest.raises(ConcurError, match=r"new\.jsonl: line 2: invalid JSON"):
+        load_tasks(path)

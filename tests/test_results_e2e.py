@@ -14,7 +14,6 @@ from concur import experiments
 from concur.data import load_strategies, load_tasks
 from concur.embeddings import (DEFAULT_MODEL_LABEL, EmbeddingMeta, save_strategy_embeddings, save_task_embeddings,
                                strategy_texts)
-from concur.importers import prepare
 from concur.io import read_json, sha256_of_texts
 from concur.report import render
 
@@ -34,56 +33,80 @@ def fake_embeddings(data_dir: Path, dim: int = 16) -> None:
                              EmbeddingMeta(DEFAULT_MODEL_LABEL, sha256_of_texts(st), dim, len(st), False, EMB))
 
 
-@pytest.fixture()
-def demo_spec(monkeypatch):
-    monkeypatch.setitem(experiments.DATASETS, "demo", {"source": "demo", "title": "synthetic demo", "continual": True})
+DEMO = {"source": "demo", "title": "synthetic demo", "continual": True}
+FAST = {"shared": {"epochs": 3, "hidden_dim": 16}, "routellm-mf": {"epochs": 3, "dim": 8},
+        "embedllm": {"epochs": 3, "dim": 8}, "rtr": {"epochs": 3, "hidden_dim": 16, "emb_dim": 8}}
 
 
-def test_orchestration_on_synthetic_data(tmp_path, demo_spec):
+def test_orchestration_on_synthetic_data(tmp_path):
+    from concur.results_data import prepare_dataset
+    from concur.routers import REGISTRY, router_class
+
     work = tmp_path / "work"
-    data_dir = work / "demo" / "data"
-    prepare("demo", data_dir, seed=0, n_tasks=200)
+    data_dir, _, status = prepare_dataset("demo", work, tmp_path / "unused", {"n_tasks": 200}, print, DEMO)
+    assert status == "imported"
     fake_embeddings(data_dir)
     settings = experiments.Settings(work_root=work, data_root=tmp_path / "unused", seeds=(0, 1), n_boot=20,
-                                    workers=1, embedding=EMB, n_weights=60,
+                                    workers=1, embedding=EMB, n_weights=60, import_kwargs={"n_tasks": 200},
                                     predictor={"epochs": 3, "eval_every": 1, "hidden_dim": 16, "emb_dim": 8},
-                                    shared={"epochs": 3, "hidden_dim": 16})
-    res = experiments.run_dataset("demo", settings, log=lambda m: None)
+                                    router_settings=FAST)
+    res = experiments.run_dataset("demo", settings, log=lambda m: None, spec=DEMO)
     assert res["import_status"] == "reused" and res["embedding_status"] == {"task": "up to date", "strategy": "up to date"}
     pool = res["curves"]["strategies"]
-    for folder in ("concur_s0/output", "concur_s1/output", "knn", "shared_s0/output", "shared_s1/output", "ensemble_s0"):
-        for s in pool:
-            assert (work / "demo" / folder / f"pred_{s}.csv").is_file()
-            assert (work / "demo" / folder / f"pred_val_{s}.csv").is_file()
     routers = res["curves"]["routers"]
+    assert [n for n in routers if n not in ("singles hull", "oracle-probability ceiling")] == list(REGISTRY)
+    for name in REGISTRY:  # every registered router ran (stochastic ones at both seeds) and wrote its files
+        seeds = (0, 1) if router_class(name).stochastic else (0,)
+        assert res["routers"][name]["seeds"] == list(seeds)
+        for k in seeds:
+            for s in pool:
+                assert (work / "demo" / f"seed{k}" / "output" / name / f"pred_{s}.csv").is_file()
+                assert (work / "demo" / f"seed{k}" / "output" / name / f"pred_val_{s}.csv").is_file()
     ceiling, singles = routers["oracle-probability ceiling"]["aiq"], routers["singles hull"]["aiq"]
     assert ceiling >= singles
-    for name in ("concur", "kNN", "shared model", "concur+kNN ensemble"):
+    for name in REGISTRY:
         r = routers[name]
         assert r["aiq"] <= ceiling + 1e-9  # no router beats the router that knows the outcomes
         assert r["aiq_ci"][0] <= r["aiq"] + 0.05 and r["aiq_ci"][0] <= r["aiq_ci"][1]
     assert len(routers["concur"]["per_seed"]) == 2
-    cont = res["continual"]
-    assert cont["byte_identical"] is True and cont["identical_to_main_run"] is True
-    assert sorted(cont["setting2_trained"]) == sorted(cont["small"])
-    assert sorted(cont["setting2_skipped"]) == sorted(cont["large"])
     # paired bootstrap difference to kNN: the point lies inside its interval
-    d = routers["concur"]["aiq_minus_knn"]
-    lo, hi = routers["concur"]["aiq_minus_knn_ci"]
-    assert d == pytest.approx(routers["concur"]["aiq"] - routers["kNN"]["aiq"]) and lo - 1e-9 <= hi
-    assert "aiq_minus_knn" not in routers["kNN"]
+    for name in REGISTRY:
+        if name == "knn":
+            assert "aiq_minus_knn" not in routers["knn"]
+            continue
+        d, (lo, hi) = routers[name]["aiq_minus_knn"], routers[name]["aiq_minus_knn_ci"]
+        assert d == pytest.approx(routers[name]["aiq"] - routers["knn"]["aiq"]) and lo - 1e-9 <= hi
+    cont = res["continual"]
+    assert set(cont["routers"]) == {n for n in REGISTRY if not getattr(router_class(n), "composite", False)}
+    for name, r in cont["routers"].items():
+        if r["modular"]:
+            assert r["byte_identical"] is True and r["identical_to_main_run"] is True, name
+            assert sorted(r["trained"]) == sorted(cont["small"]) and sorted(r["skipped"]) == sorted(cont["large"])
+            assert set(r["setting1_status"].values()) == {"up to date"}  # the main run's parts were reused
+        else:
+            assert r["trained"] == ["router"] and r["byte_identical"] is None
+    assert cont["routers"]["concur"]["time_vs_concur"] == pytest.approx(1.0)
     budgets = res["budgets"]
     assert len(budgets["budgets"]) == 5
     for row in budgets["rows"]:
-        if "error" not in row:  # every seed of each router is routed and averaged (kNN has no seeds)
-            assert row["n_seeds"] + row["n_infeasible"] == (1 if row["router"] == "kNN" else 2)
-            assert row["accuracy_range"][0] - 1e-12 <= row["accuracy"] <= row["accuracy_range"][1] + 1e-12
-        # global routing never spends more than the budget on predicted cost, whichever solver ran
-        if "error" not in row and row["mode"] == "global":
+        if "error" in row:
+            continue
+        # every seed of each router is routed and averaged (kNN has no seeds)
+        assert row["n_seeds"] + row["n_infeasible"] == (1 if row["router"] == "knn" else 2)
+        assert row["accuracy_range"][0] - 1e-12 <= row["accuracy"] <= row["accuracy_range"][1] + 1e-12
+        # global routing without the guard never spends more than the budget on predicted cost
+        if row["mode"] == "global" and row["guard"] == "none":
             assert row["predicted_cost"] <= row["budget"] * (1 + 1e-9)
-    # a rerun reuses everything (the concur predictors are not retrained)
-    res2 = experiments.run_dataset("demo", settings, log=lambda m: None)
-    assert all(run["trained"] == [] for run in res2["seed_runs"])
+        if row["mode"] == "local" and row["guard"] == "realised":  # the guard only lowers a local cap
+            assert row["internal_budget"] <= row["budget"] * (1 + 1e-9)
+    ms = res["matched_spend"]
+    assert len(ms["rows"]) == 5
+    for r in ms["rows"]:
+        lo, hi = r["global_minus_local_ci"]
+        assert lo - 1e-9 <= hi and r["global"]["accuracy_ci"][0] <= r["global"]["accuracy_ci"][1]
+    # a rerun reuses everything (nothing is retrained)
+    res2 = experiments.run_dataset("demo", settings, log=lambda m: None, spec=DEMO)
+    assert all(job["trained"] == [] for r in res2["routers"].values() for job in r["jobs"])
     assert res2["curves"]["routers"]["concur"]["aiq"] == res["curves"]["routers"]["concur"]["aiq"]
     assert read_json(work / "demo" / "results.json")["name"] == "demo"
     meta = {"commit": "test", "date": "today", "runtime_s": 1.0, "machine": "test", "cached_note": "",
@@ -91,6 +114,8 @@ def test_orchestration_on_synthetic_data(tmp_path, demo_spec):
     md = render([res2], meta, tmp_path / "docs")
     text = md.read_text()
     assert "## synthetic demo" in text and "Continual routing" in text and "nan" not in text.lower().split("definitions")[0]
+    for name in REGISTRY:
+        assert f"| {name} |" in text and f"`{name}`" in text
     png = tmp_path / "docs" / "results_demo.png"
     assert png.is_file() and png.stat().st_size < 300_000
 

@@ -214,3 +214,60 @@ def test_subject_best_predicts_each_subjects_train_accuracy(tmp_path):
     unknown.records = [{"question": "?", "subject": "astrology"}]
     est = router.predict(unknown, ["large_cot"])
     assert est.prob[0, 0] == pytest.approx(tr.label[:, j].mean())
+
+
+def write_signal_dataset(root: Path, n: int = 360, dim: int = 8) -> Path:
+    """Two strategies with opposite skills: 'a_x' is right when embedding feature 0 > 0, 'b_x' when it is < 0;
+    b costs 10x more. The embeddings are written with matching sidecars (no model loads)."""
+    import torch
+
+    from concur.data import load_strategies, load_tasks
+    from concur.embeddings import EmbeddingMeta, save_strategy_embeddings, save_task_embeddings, strategy_texts
+    from concur.io import sha256_of_texts
+
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True)
+    (root / "task.json").write_text(json.dumps([{"question": f"q{i}"} for i in range(n)]))
+    (root / "strategies.json").write_text(json.dumps({"model": {"a": "model a", "b": "model b"},
+                                                      "decoding": {"x": "decoding x"}}))
+    emb = rng.normal(size=(n, dim)).astype(np.float32)
+    f = emb[:, 0]
+    rows = []
+    for i in range(n):
+        split = "train" if i < 0.6 * n else ("val" if i < 0.8 * n else "test")
+        for m, ok, c in (("a", f[i] > 0, 1.0), ("b", f[i] < 0, 10.0)):
+            rows.append({"question_id": i, "model": m, "decoding": "x", "label": int(ok),
+                         "flops": c * float(np.exp(rng.normal(0, 0.05))), "split": split})
+    df = pd.DataFrame(rows)
+    for s in ("train", "val", "test"):
+        df[df.split == s].drop(columns="split").to_csv(root / f"{s}.csv", index=False)
+    from concur.config import folder_config_text
+
+    (root / "config.yml").write_text(folder_config_text({"seed": 3}) + "predictor:\n  epochs: 60\n  patience: 20\n"
+                                     "routers:\n  shared: {epochs: 60, hidden_dim: 32, lr: 0.003, batch_size: 32}\n"
+                                     "  embedllm: {epochs: 100, lr: 0.01, batch_size: 64, dim: 16}\n"
+                                     "  routellm-mf: {epochs: 60, lr: 0.01, batch_size: 64, dim: 16}\n"
+                                     "  rtr: {epochs: 60, batch_size: 32, hidden_dim: 32, emb_dim: 8}\n")
+    tasks, catalog = load_tasks(root / "task.json"), load_strategies(root / "strategies.json")
+    texts = tasks.texts()
+    save_task_embeddings(root / "task_embeddings.pt", torch.from_numpy(emb), tasks,
+                         EmbeddingMeta("signal", sha256_of_texts(texts), dim, n, False, {}))
+    st = strategy_texts(catalog)
+    save_strategy_embeddings(root / "strategy_embeddings.pt", torch.from_numpy(rng.normal(size=(len(st), dim)).astype(np.float32)),
+                             catalog, EmbeddingMeta("signal", sha256_of_texts(st), dim, len(st), False, {}))
+    return root / "config.yml"
+
+
+@pytest.mark.parametrize("name", ["concur", "knn", "shared", "routellm-mf", "embedllm", "rtr", "ensemble"])
+def test_router_learns_which_strategy_is_right_and_what_it_costs(tmp_path, name):
+    from concur import metrics
+
+    cfg = write_signal_dataset(tmp_path / "ds")
+    router, inp, _ = fitted(cfg, name, store=False)
+    test = inp.ds.test
+    est = router.predict(inp.batch(test))
+    for j in range(2):  # opposite signals: the router must tell the strategies apart
+        assert metrics.auroc(test.label[:, j], est.prob[:, j]) > 0.8, (name, j)
+    assert np.median(est.cost[:, 1] / est.cost[:, 0]) == pytest.approx(10.0, rel=0.3), name
+    # expected cost is a mean estimate: its total is within 10% of the realised total
+    assert est.cost.sum() / test.cost.sum() == pytest.approx(1.0, rel=0.1), name

@@ -186,7 +186,7 @@ def test_weak_right_auroc_label_rules():
 
 # ------------------------------------------------------------------ the pipeline's table
 def test_weak_strong_results_render_with_published_rows():
-    from concur.experiments import Router, weak_strong
+    from concur.results_stats import weak_strong
     from concur.report import ROUTELLM_MMLU_PUBLISHED, _weak_strong_lines
     from concur.routing import Predictions
 
@@ -200,7 +200,7 @@ def test_weak_strong_results_render_with_published_rows():
         return Predictions("test", np.arange(n).astype(str), ["weak_x", "strong_x"], prob, cost * 1.1, label, cost)
 
     test_sets = {"concur": [preds(0.2), preds(0.2)], "kNN": [preds(0.3)]}
-    ws = weak_strong([Router("concur", []), Router("kNN", [])], test_sets)
+    ws = weak_strong(["concur", "kNN"], test_sets)
     assert ws["weak"] == "weak_x" and ws["n_tasks"] == n
     c = ws["routers"]["concur"]
     one = tm.weak_strong_metrics(*(test_sets["concur"][0].prob.T), *(cost.T * 1.1), *label.T)
