@@ -27,11 +27,15 @@ reached: if even lo spends more than B, B' = lo ("low": the cheapest assignment 
 overspends on validation); if hi spends <= B, B' = hi ("high": B is above what the most
 accurate assignment spends). Both are reported in `GuardResult.note`.
 
-Risk. With `risk=delta` the statistic is not the mean but the (1 - delta) quantile of the mean
-realised cost over `n_boot` bootstrap resamples of the validation tasks (the validation
-assignment at B' held fixed; the same resamples for every B', so the statistic is a
-deterministic function of B'). The search is the same; B' then leaves a margin so that the test
-tasks' realised spend is <= B with probability about 1 - delta. Two sources of error separate
+Risk. With `risk=delta` the statistic is not the mean but a (1 - delta) quantile over `n_boot`
+bootstrap resamples of the validation tasks (the validation assignment at B' held fixed; the same
+resamples for every B', so the statistic is a deterministic function of B'). In global mode the
+knapsack pins the predicted spend at about B' on any task set, so only the residuals (realised
+minus predicted cost of the chosen strategies) are uncertain: the statistic is the predicted
+validation spend plus the (1 - delta) quantile of the resampled mean residual. In local mode the
+predicted spend varies with the tasks too, so the resampled quantity is the realised cost itself.
+The search is the same; B' then leaves a margin so that the test tasks' realised spend is <= B
+with probability about 1 - delta. Two sources of error separate
 the test spend from the calibration: the test tasks are a sample (variance sigma^2 / n_test) and
 so are the validation tasks the calibration was fitted on (sigma^2 / n_val). The resamples are
 therefore drawn at the effective size n_test * n_val / (n_test + n_val), whose sample-mean
@@ -129,8 +133,15 @@ class ValidationSpend:
     def spend(self, internal_budget: float) -> float:
         return float(self.costs(internal_budget).mean())
 
+    def pred_costs(self, internal_budget: float) -> np.ndarray:
+        return self.val.pred_cost[self._rows, self.choice(internal_budget)]
+
+    def residuals(self, internal_budget: float) -> np.ndarray:
+        """(n_val,) realised minus predicted cost of each validation task's assigned strategy."""
+        return self.costs(internal_budget) - self.pred_costs(internal_budget)
+
     def pred_spend(self, internal_budget: float) -> float:
-        return float(self.val.pred_cost[self._rows, self.choice(internal_budget)].mean())
+        return float(self.pred_costs(internal_budget).mean())
 
     def bracket(self, budget: float) -> tuple[float, float]:
         """[lo, hi] for the internal budget (module docstring, step 1)."""
@@ -206,6 +217,8 @@ def calibrate_budget(spend: ValidationSpend, budget: float, risk: float | None =
         weights = bootstrap_weights(spend.val.n_tasks, effective_size(n_test, spend.val.n_tasks), n_boot, seed)
 
         def quantile(b: float) -> float:
+            if spend.mode == "global":
+                return spend.pred_spend(b) + float(np.quantile(weights @ spend.residuals(b), 1.0 - risk))
             return float(np.quantile(weights @ spend.costs(b), 1.0 - risk))
 
         stat = quantile

@@ -140,7 +140,10 @@ def test_risk_margin_lowers_the_budget_and_covers():
     assert safe.internal_budget < plain.internal_budget
     assert safe.val_quantile <= b and safe.val_spend < plain.val_spend
     w = bootstrap_weights(val.n_tasks, effective_size(test.n_tasks, val.n_tasks), 500, 0)
-    assert safe.val_quantile == pytest.approx(np.quantile(w @ spend.costs(safe.internal_budget), 0.9))
+    resid = spend.costs(safe.internal_budget) - val.pred_cost[np.arange(val.n_tasks), spend.choice(safe.internal_budget)]
+    assert safe.val_quantile == pytest.approx(spend.pred_spend(safe.internal_budget) + np.quantile(w @ resid, 0.9))
+    loc = calibrate_budget(ValidationSpend(val, "local"), 2.0, risk=0.1, n_test=test.n_tasks, n_boot=500)
+    assert loc.val_quantile == pytest.approx(np.quantile(w @ ValidationSpend(val, "local").costs(loc.internal_budget), 0.9))
     choice = route_budget(test.prob, test.pred_cost, safe.internal_budget, "global", solver="fast").choice
     c = test.cost[np.arange(test.n_tasks), choice]
     assert c.mean() < b and coverage(c, b) > coverage(
