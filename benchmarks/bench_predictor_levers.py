@@ -8,8 +8,14 @@ current), and prints per variant:
   val_aiq / val_gain        AIQ of the weighted-routing sweep on VALIDATION predictions, and the
                             hull's accuracy at the best single strategy's cost minus that single's
   test_aiq / test_gain      the same on test, FOR INFORMATION ONLY (choose levers on validation)
-Reference rows (kNN, shared model, concur seed 0) are read from results_work/mmlu_pro when present;
-for another embedding folder (mpnet) they are computed here (kNN, shared model seed 0).
+Reference rows (kNN, shared model seed 0, concur seed 0) are read from the results pipeline's
+prediction folders, results_work/mmlu_pro/seed0/output/<router>/, when present; for another
+embedding folder (mpnet) they are computed here (routers knn and shared, seed 0).
+Settings: every variant but bf16_adopted_smearing predates the router interface and keeps the
+predictor settings it was measured with, spelled out on top of the defaults of that time (PRE_ROUTER:
+batch 32, lr 1e-3, validation every 3 epochs, no cost smearing); bf16_adopted_smearing is the adopted
+schedule (batch 128, lr 3e-4, every epoch) with the smearing correction of the cost, i.e. today's
+config defaults (the 'adopted' variant of the JSON).
 Post-hoc rows need no training: '+kNN' (mean with kNN's P(correct) and cost, same embeddings),
 '+kNN (weight per strategy on val)' (the mixing weight chosen per strategy on validation loss), and
 'true cost (bound)' (the variant's P(correct) routed with the realised costs: what a perfect cost
@@ -42,9 +48,12 @@ sys.path[:0] = [str(REPO)]
 from concur import curves, metrics  # noqa: E402
 from concur.errors import cli_main  # noqa: E402
 from concur.io import write_json_atomic  # noqa: E402
-from concur.experiments import RESULTS_PREDICTOR, Settings  # noqa: E402
+from concur.config import SCHEMA  # noqa: E402
 from concur.evaluation import take  # noqa: E402
-from concur.routing import Predictions, load_predictions, route_weighted, weight_grid  # noqa: E402
+from concur.experiments import Settings  # noqa: E402
+from concur.pred_files import Predictions, load_predictions  # noqa: E402
+from concur.results_routers import output_dir  # noqa: E402
+from concur.routing import route_weighted, weight_grid  # noqa: E402
 
 F32 = REPO / "data/imported/mmlu_pro"  # float32 / 256-token embeddings
 BF16 = REPO / "results_work/mmlu_pro/data"  # the results pipeline's import and embeddings
@@ -59,62 +68,70 @@ EMB = {F32: {}, BF16: dict(Settings(work_root=REPO, data_root=REPO).embedding),
        MPNET: {"model": str(MPNET_MODEL), "dtype": "bfloat16", "max_seq_length": None}}
 EMB_LABEL = {F32: "MiniLM-L6 float32, 256 tokens", BF16: "MiniLM-L6 bfloat16, 256 tokens",
              MPNET: "mpnet-base bfloat16, 384 tokens"}
-RS = {"eval_every": 1, "batch_size": 256}  # the results pipeline's predictor settings
+# The predictor defaults before the router interface. Every variant below but bf16_adopted_smearing was
+# measured on top of them (and before cost smearing existed), so each spells them out: its effective
+# settings stay what they were, whatever today's defaults are.
+PRE_ROUTER = {"batch_size": 32, "eval_every": 3, "lr": 1e-3, "cost_smearing": False}
+RS = {**PRE_ROUTER, "eval_every": 1, "batch_size": 256}  # the results pipeline's predictor settings of that time
+# the schedule adopted from these runs (the results pipeline's before the router interface), without smearing
+ADOPTED = {**PRE_ROUTER, "batch_size": 128, "eval_every": 1, "lr": 3e-4}
 
 SEED = "_seed"  # not a predictor key: the variant's training seed (default 0)
-# name -> (data folder, predictor overrides); "base" = the current defaults
+# name -> (data folder, predictor overrides); "base" = the pre-router defaults
 VARIANTS: dict[str, tuple[Path, dict]] = {
-    "base": (F32, {}),
-    "eval1": (F32, {"eval_every": 1}),
-    "eval1_lr3e-4": (F32, {"eval_every": 1, "lr": 3e-4}),
-    "eval1_bs256": (F32, {"eval_every": 1, "batch_size": 256}),
-    "eval1_bs256_wd0.1": (F32, {"eval_every": 1, "batch_size": 256, "weight_decay": 0.1}),
-    "eval1_bs256_h32": (F32, {"eval_every": 1, "batch_size": 256, "hidden_dim": 32}),
-    "eval1_bs256_h256": (F32, {"eval_every": 1, "batch_size": 256, "hidden_dim": 256}),
-    "eval1_bs128_lr3e-4": (F32, {"eval_every": 1, "batch_size": 128, "lr": 3e-4}),
-    "eval1_lr1e-4": (F32, {"eval_every": 1, "lr": 1e-4}),
-    "eval1_bs256_lr3e-4": (F32, {"eval_every": 1, "batch_size": 256, "lr": 3e-4}),
-    "eval1_bs256_p10": (F32, {"eval_every": 1, "batch_size": 256, "patience": 10}),
-    "bs256": (F32, {"batch_size": 256}),
+    "base": (F32, dict(PRE_ROUTER)),
+    "eval1": (F32, {**PRE_ROUTER, "eval_every": 1}),
+    "eval1_lr3e-4": (F32, {**PRE_ROUTER, "eval_every": 1, "lr": 3e-4}),
+    "eval1_bs256": (F32, {**PRE_ROUTER, "eval_every": 1, "batch_size": 256}),
+    "eval1_bs256_wd0.1": (F32, {**PRE_ROUTER, "eval_every": 1, "batch_size": 256, "weight_decay": 0.1}),
+    "eval1_bs256_h32": (F32, {**PRE_ROUTER, "eval_every": 1, "batch_size": 256, "hidden_dim": 32}),
+    "eval1_bs256_h256": (F32, {**PRE_ROUTER, "eval_every": 1, "batch_size": 256, "hidden_dim": 256}),
+    "eval1_bs128_lr3e-4": (F32, {**PRE_ROUTER, "eval_every": 1, "batch_size": 128, "lr": 3e-4}),
+    "eval1_lr1e-4": (F32, {**PRE_ROUTER, "eval_every": 1, "lr": 1e-4}),
+    "eval1_bs256_lr3e-4": (F32, {**PRE_ROUTER, "eval_every": 1, "batch_size": 256, "lr": 3e-4}),
+    "eval1_bs256_p10": (F32, {**PRE_ROUTER, "eval_every": 1, "batch_size": 256, "patience": 10}),
+    "bs256": (F32, {**PRE_ROUTER, "batch_size": 256}),
     # seed repeats (training seed, not the split) to gauge one-seed noise
-    "eval1_bs256_s1": (F32, {"eval_every": 1, "batch_size": 256, SEED: 1}),
-    "eval1_bs256_s2": (F32, {"eval_every": 1, "batch_size": 256, SEED: 2}),
+    "eval1_bs256_s1": (F32, {**PRE_ROUTER, "eval_every": 1, "batch_size": 256, SEED: 1}),
+    "eval1_bs256_s2": (F32, {**PRE_ROUTER, "eval_every": 1, "batch_size": 256, SEED: 2}),
     "bf16_eval1_bs256": (BF16, dict(RS)),
     # richer task features (predictor.task_features), on the results pipeline's embeddings and settings
     "bf16_len": (BF16, {**RS, "task_features": ["length"]}),
     "bf16_subj": (BF16, {**RS, "task_features": ["subject"]}),
     "bf16_len_subj": (BF16, {**RS, "task_features": ["length", "subject"]}),
     # re-selection of the schedule on the results embeddings, 3 training seeds each
-    **{f"bf16_bs128_lr3e-4_s{k}": (BF16, {"eval_every": 1, "batch_size": 128, "lr": 3e-4, SEED: k}) for k in range(3)},
-    **{f"bf16_lr1e-4_s{k}": (BF16, {"eval_every": 1, "lr": 1e-4, SEED: k}) for k in range(3)},
+    **{f"bf16_bs128_lr3e-4_s{k}": (BF16, {**ADOPTED, SEED: k}) for k in range(3)},
+    **{f"bf16_lr1e-4_s{k}": (BF16, {**PRE_ROUTER, "eval_every": 1, "lr": 1e-4, SEED: k}) for k in range(3)},
     **{f"bf16_eval1_bs256_s{k}": (BF16, {**RS, SEED: k}) for k in (1, 2)},
     # the reference's choices in place of ours, with the adopted schedule (calibration, cost target, selection)
-    **{f"bf16_adopted_no_temperature_s{k}": (BF16, {**RESULTS_PREDICTOR, "temperature_scaling": False, SEED: k})
+    **{f"bf16_adopted_no_temperature_s{k}": (BF16, {**ADOPTED, "temperature_scaling": False, SEED: k})
        for k in range(3)},
-    "bf16_adopted_cost_raw": (BF16, {**RESULTS_PREDICTOR, "cost_target": "raw"}),
-    "bf16_adopted_select_accuracy": (BF16, {**RESULTS_PREDICTOR, "selection": "accuracy"}),
+    "bf16_adopted_cost_raw": (BF16, {**ADOPTED, "cost_target": "raw"}),
+    "bf16_adopted_select_accuracy": (BF16, {**ADOPTED, "selection": "accuracy"}),
+    # the adopted schedule WITH the smearing (mean) correction of the cost: today's config defaults
+    "bf16_adopted_smearing": (BF16, {**ADOPTED, "cost_smearing": True}),
     # a larger embedding model
-    "mpnet_bs128_lr3e-4": (MPNET, {"eval_every": 1, "batch_size": 128, "lr": 3e-4}),
+    "mpnet_bs128_lr3e-4": (MPNET, dict(ADOPTED)),
 }
-REFS = {"kNN": "knn", "shared s0": "shared_s0/output", "concur s0 (results)": "concur_s0/output"}
+# [ref] rows: the results pipeline's prediction folders for training seed 0 (label -> router)
+REFS = {"kNN": "knn", "shared s0": "shared", "concur s0 (results)": "concur"}
 
 
 def _train(args: tuple) -> tuple[str, float]:
     name, data_dir, overrides, work = args
     import torch
 
-    from concur.experiments import Settings, dataset_config
-    from concur.predictor_jobs import predict_strategies, train_strategies
+    from concur.results_data import dataset_config
+    from concur.router_jobs import predict_router, train_router
 
     torch.set_num_threads(1)
     overrides = dict(overrides)
     seed = int(overrides.pop(SEED, 0))
-    settings = Settings(work_root=work, data_root=work, embedding=EMB[data_dir], predictor=overrides)
-    cfg = dataset_config(data_dir, seed, work / name / "predictors", work / name / "output", settings)
+    cfg = dataset_config(data_dir, seed, work / name / "predictors", work / name / "output", EMB[data_dir], overrides)
     t = time.perf_counter()
     quiet = lambda _m: None  # noqa: E731
-    train_strategies(cfg, ["all"], log=quiet, progress=False, threads=1)
-    predict_strategies(cfg, ["all"], log=quiet, progress=False)
+    train_router(cfg, "concur", ["all"], log=quiet, progress=False)
+    predict_router(cfg, "concur", ["all"], log=quiet, progress=False)
     return name, time.perf_counter() - t
 
 
@@ -161,24 +178,20 @@ def blend_weights(v: Predictions, kv: Predictions, grid: int = 11) -> tuple[np.n
 
 
 def reference_routers(folder: Path, out: Path) -> dict[str, Path]:
-    """kNN and shared-model (seed 0) pred files for another embedding folder, reused when present."""
+    """kNN and shared-model (seed 0) pred files for another embedding folder, with the routers' default
+    settings as in the results pipeline; saved parts and pred files are reused while current."""
     import torch
 
-    from concur.baselines import train_shared, write_knn_preds, write_shared_preds
-    from concur.experiments import Settings, dataset_config
-    from concur.predictor_jobs import load_inputs
+    from concur.results_data import dataset_config
+    from concur.router_jobs import predict_router, train_router
 
     dirs = {"kNN": out / "knn", "shared s0": out / "shared_s0"}
-    if all(d.is_dir() for d in dirs.values()):
-        return dirs
     torch.set_num_threads(2)
-    settings = Settings(work_root=out, data_root=out, embedding=EMB[folder])
-    inp = load_inputs(dataset_config(folder, 0, out / "_", out / "_", settings), ("train", "val", "test"))
-    ds = inp.ds
-    splits = {"val": ds.val, "test": ds.test}
-    write_knn_preds(dirs["kNN"], inp.task_emb, ds.train, ds.val, splits, [5, 10, 20, 50, 100])
-    model = train_shared(inp.task_emb, inp.strat_emb, ds.train, ds.val, 0)
-    write_shared_preds(dirs["shared s0"], model, inp.task_emb, inp.strat_emb, splits)
+    quiet = lambda _m: None  # noqa: E731
+    for label, router in (("kNN", "knn"), ("shared s0", "shared")):
+        cfg = dataset_config(folder, 0, out / "predictors", dirs[label], EMB[folder])
+        train_router(cfg, router, ["all"], log=quiet, progress=False)
+        predict_router(cfg, router, ["all"], log=quiet, progress=False)
     return dirs
 
 
@@ -200,9 +213,10 @@ def main() -> None:
             print(f"{name}: trained + predicted in {secs:.0f}s", flush=True)
 
     from concur.data import load_dataset
-    from concur.experiments import Settings, dataset_config
+    from concur.results_data import dataset_config
 
-    cfg = dataset_config(F32, 0, args.work / "_", args.work / "_", Settings(work_root=args.work, data_root=args.work))
+    first = VARIANTS[args.variants[0]][0]  # every folder holds the same import, hence the same pool
+    cfg = dataset_config(first, 0, args.work / "_", args.work / "_", EMB[first])
     strategies = load_dataset(cfg, splits=("train",)).strategies
     weights = weight_grid(size=400)
     rows, loaded = [], {}
@@ -210,8 +224,8 @@ def main() -> None:
     # kNN and shared-model references per embedding folder: the results pipeline's for BF16,
     # computed here (one seed) for any other folder a selected variant uses
     refs: dict[Path, dict[str, Path]] = {}
-    if (args.refs / "knn").is_dir():
-        refs[BF16] = {k: args.refs / v for k, v in REFS.items()}
+    if output_dir(args.refs, 0, "knn").is_dir():
+        refs[BF16] = {label: output_dir(args.refs, 0, router) for label, router in REFS.items()}
     for folder in dict.fromkeys(VARIANTS[n][0] for n in args.variants):
         if folder not in (F32, BF16):
             refs[folder] = reference_routers(folder, args.work / f"refs_{folder.name}")
@@ -257,8 +271,10 @@ def main() -> None:
     variants = {n: {"embeddings": EMB_LABEL[VARIANTS[n][0]],
                     "settings": {k: v for k, v in VARIANTS[n][1].items() if k != SEED},
                     "seed": int(VARIANTS[n][1].get(SEED, 0))} for n in args.variants}
+    # the adopted variant: on the results embeddings, seed 0, every setting at today's config default
+    defaults = {k: v[1] for k, v in SCHEMA["predictor"].items()}
     adopted = next((n for n, (f, o) in VARIANTS.items() if f == BF16 and o.get(SEED, 0) == 0
-                    and {k: v for k, v in o.items() if k != SEED} == RESULTS_PREDICTOR), None)
+                    and all(defaults[k] == v for k, v in o.items() if k != SEED)), None)
     write_json_atomic(args.json, {"data": "MMLU-Pro import (results_work/mmlu_pro, data/imported/mmlu_pro)",
                                   "adopted": adopted, "show_posthoc": ["mpnet_bs128_lr3e-4"],
                                   "date": time.strftime("%Y-%m-%d %H:%M"), "variants": variants,
