@@ -18,6 +18,11 @@
 --guard none: B' = B, the constraint holds on PREDICTED cost only.
 
 Realised test spend is reported against B either way (realised/budget ratio).
+
+--tasks FILE routes NEW tasks instead (predicted first with `predictor.py --predict --tasks FILE`):
+the guard still calibrates on the validation predictions; the assignment (question_id, strategy,
+pred_prob, pred_cost, per budget) goes to <output_path>/tasks/<file name>/routing_constrained_<mode>.csv
+with the PREDICTED totals only: no realised figures exist for tasks nobody has answered.
 """
 from __future__ import annotations
 
@@ -27,14 +32,14 @@ import numpy as np
 import pandas as pd
 
 from concur.config import load_config
-from concur.data import prediction_path
+from concur.new_tasks import NO_OUTCOMES, assignment_table, check_same_router, check_source, predicted_line
+from concur.pred_files import PREDICT_HINT, load_predictions, load_task_predictions, prediction_path
 from concur.errors import ConcurError, cli_main
 from concur.evaluation import format_line, format_shares, print_reference_rows, reference_rows, shares, summarise
 from concur.guard import GUARDS, ValidationSpend, calibrate_budget, check_risk, coverage, solver_budget
 from concur.io import write_csv_atomic
 from concur.plotting import plot_accuracy_cost
-from concur.routing import (PREDICT_HINT, batch_slices, check_budget, check_feasible_budget, load_predictions,
-                            route_budget, strategy_pool)
+from concur.routing import batch_slices, check_budget, check_feasible_budget, route_budget, strategy_pool
 
 N_BOOT = 1000
 
@@ -61,6 +66,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "(default: config routing.solver)")
     p.add_argument("--time_limit", type=float, default=None,
                    help="seconds per exact MILP solve (default: config routing.milp_time_limit)")
+    p.add_argument("--tasks", default=None, metavar="FILE",
+                   help="route the new tasks of FILE (predicted by `predictor.py --predict --tasks FILE`) instead of "
+                        "the test split; writes the assignment beside their predictions")
     p.add_argument("--no_plot", action="store_true", help="do not write the PNG plot")
     return p.parse_args(argv)
 
@@ -107,6 +115,8 @@ def main(argv=None) -> None:
     solver = args.solver or rc.solver
     time_limit = args.time_limit if args.time_limit is not None else float(rc.milp_time_limit)
     check_args(args, time_limit)
+    if args.tasks:
+        return route_new_tasks(args, cfg, solver, time_limit)
     pool = strategy_pool(cfg)
     test = load_predictions(cfg.output_path, pool, "test")
     n = test.n_tasks
@@ -118,7 +128,7 @@ def main(argv=None) -> None:
     spend = None
     if guarded:
         val = load_validation(cfg, pool)
-        spend = ValidationSpend(val, args.mode, args.num_batches, solver, time_limit, int(rc.exact_max_tasks))
+        spend = ValidationSpend(val, args.mode, args.num_batches)  # the guard's search: fast solver (concur/guard.py)
     what = f"{args.num_batches} batch(es)" if args.mode == "global" else "each task separately"
     print(f"Routing {n} test tasks over {len(pool)} strategies, {args.mode} mode, {what} (cost in {cfg.cost_unit})")
     if guarded:
@@ -189,6 +199,45 @@ def main(argv=None) -> None:
         plot_accuracy_cost(png, rows, f"Budgeted routing, {args.mode} mode, guard {args.guard} (test)", "budgets",
                            cfg.cost_unit)
         print(f"wrote {png}")
+
+
+def route_new_tasks(args: argparse.Namespace, cfg, solver: str, time_limit: float) -> None:
+    """The --tasks path: guard calibrated on validation as for the test split; predicted totals only."""
+    folder, src = check_source(cfg, args.tasks)
+    pool = src["strategies"]
+    preds = load_task_predictions(folder, pool)
+    rc = cfg.routing
+    if args.mode == "global":
+        batch_slices(preds.n_tasks, args.num_batches)
+    spend = None
+    if args.guard == "realised":
+        check_same_router(cfg, pool, src["router"])
+        spend = ValidationSpend(load_validation(cfg, pool), args.mode, args.num_batches)
+    print(f"Routing {preds.n_tasks} new tasks from {args.tasks} over {len(pool)} strategies, {args.mode} mode (router "
+          f"'{src['router']}'; cost in {cfg.cost_unit})")
+    print(NO_OUTCOMES)
+    choices, settings = [], []
+    for b in args.budget:
+        if spend is not None:
+            guard = calibrate_budget(spend, b, args.risk, preds.n_tasks, N_BOOT, int(cfg.seed))
+            internal, raised = solver_budget(guard, preds.pred_cost, args.mode, args.num_batches)
+            note = f"guard: internal budget {internal:.6g} ({'; '.join(x for x in (guard.note, raised) if x)})"
+        else:
+            internal, note = b, f"no guard: internal budget = budget {b:g} (predicted cost)"
+        if args.mode == "global":
+            check_feasible_budget(preds.pred_cost, internal, args.num_batches)
+        res = route_budget(preds.prob, preds.pred_cost, internal, args.mode, args.num_batches, solver, time_limit,
+                           int(rc.exact_max_tasks))
+        print(predicted_line(f"budget per task: {b:g}", preds, res.choice))
+        print(f"  {note}")
+        if args.mode == "local" and res.n_no_fit:
+            print(f"  {res.n_no_fit} of {preds.n_tasks} tasks fit no strategy under the cap and got the cheapest")
+        print(f"  {format_shares(pool, shares(res.choice, len(pool)))}")
+        choices.append(res.choice)
+        settings.append({"budget": b, "internal_budget": internal, "mode": args.mode, "guard": args.guard})
+    out = folder / f"routing_constrained_{args.mode}.csv"
+    write_csv_atomic(out, assignment_table(preds, np.stack(choices), settings))
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,11 @@
 Per test task, pick the strategy maximising W * P(correct) - (1 - W) * cost using the
 predictions in <output_path>/pred_<strategy>.csv (ties -> cheaper strategy), then
 report realised accuracy and mean cost from the files' ground truth.
+
+--tasks FILE routes NEW tasks instead (predicted first with `predictor.py --predict --tasks FILE`):
+it writes the assignment (question_id, strategy, pred_prob, pred_cost, per weight) to
+<output_path>/tasks/<file name>/routing_unconstrained.csv and prints the PREDICTED totals only:
+no realised figures exist for tasks nobody has answered.
 """
 from __future__ import annotations
 
@@ -16,7 +21,9 @@ from concur.errors import ConcurError, cli_main
 from concur.evaluation import format_line, format_shares, print_reference_rows, reference_rows, shares, summarise
 from concur.io import write_csv_atomic
 from concur.plotting import plot_accuracy_cost
-from concur.routing import (DEFAULT_WEIGHTS, check_lambdas, check_target_costs, check_weights, load_predictions,
+from concur.new_tasks import NO_OUTCOMES, assignment_table, check_same_router, check_source, predicted_line
+from concur.pred_files import load_predictions, load_task_predictions
+from concur.routing import (DEFAULT_WEIGHTS, check_lambdas, check_target_costs, check_weights,
                             pick_weight_for_target, route_lambda, route_weighted, strategy_pool, weight_grid)
 
 
@@ -32,6 +39,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--target_cost", nargs="+", type=float, default=None,
                    help="mean cost per task to aim for (finite, > 0): picks the weight whose VALIDATION spend "
                         "(pred_val_<strategy>.csv) is closest, then reports its test result")
+    p.add_argument("--tasks", default=None, metavar="FILE",
+                   help="route the new tasks of FILE (predicted by `predictor.py --predict --tasks FILE`) instead of "
+                        "the test split; writes the assignment beside their predictions")
     p.add_argument("--no_plot", action="store_true", help="do not write the PNG plot")
     return p.parse_args(argv)
 
@@ -51,6 +61,8 @@ def main(argv=None) -> None:
         check_lambdas(args.lambdas)
     if args.target_cost is not None:
         check_target_costs(args.target_cost)
+    if args.tasks:
+        return route_new_tasks(args, cfg)
     pool = strategy_pool(cfg)
     test = load_predictions(cfg.output_path, pool, "test")
     weights = args.weight if args.weight is not None else (cfg.routing.weights or DEFAULT_WEIGHTS)
@@ -102,6 +114,40 @@ def main(argv=None) -> None:
         png = cfg.output_path / "routing_unconstrained.png"
         plot_accuracy_cost(png, rows, "Unconstrained routing (test)", "weight sweep", cfg.cost_unit)
         print(f"wrote {png}")
+
+
+def route_new_tasks(args: argparse.Namespace, cfg) -> None:
+    """The --tasks path: the same rules on the new tasks' predictions; predicted totals only."""
+    folder, src = check_source(cfg, args.tasks)
+    pool = src["strategies"]
+    preds = load_task_predictions(folder, pool)
+    weights = args.weight if args.weight is not None else (cfg.routing.weights or DEFAULT_WEIGHTS)
+    if args.lambdas is not None:
+        lam = check_lambdas(args.lambdas)
+        choices, settings = route_lambda(preds.prob, preds.pred_cost, lam), [{"lambda": v} for v in lam]
+        tags = [f"lambda: {v:g}" for v in lam]
+    else:
+        w = check_weights(weights)
+        choices, settings = route_weighted(preds.prob, preds.pred_cost, w), [{"weight": v} for v in w]
+        tags = [f"weight: {v:g}" for v in w]
+    if args.target_cost:
+        check_same_router(cfg, pool, src["router"])
+        val = load_predictions(cfg.output_path, pool, "val")
+        cands = weight_grid(list(np.atleast_1d(weights)) if args.lambdas is None else None)
+        for t in args.target_cost:
+            wt, vc = pick_weight_for_target(val, t, cands)
+            choices = np.concatenate([choices, route_weighted(preds.prob, preds.pred_cost, [wt])])
+            settings.append({"weight": wt, "target_cost": t})
+            tags.append(f"weight: {wt:.9g} (target cost {t:g}; validation cost {vc:.2f})")
+    print(f"Routing {preds.n_tasks} new tasks from {args.tasks} over {len(pool)} strategies (router "
+          f"'{src['router']}'; cost in {cfg.cost_unit})")
+    print(NO_OUTCOMES)
+    for tag, choice in zip(tags, choices):
+        print(predicted_line(tag, preds, choice))
+        print(f"  {format_shares(pool, shares(choice, len(pool)))}")
+    out = folder / "routing_unconstrained.csv"
+    write_csv_atomic(out, assignment_table(preds, choices, settings))
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

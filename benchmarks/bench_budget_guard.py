@@ -9,7 +9,7 @@ Each data set is a prepare_data.py folder with its embeddings, e.g.
     (add `embedding: {dtype: bfloat16}` to its config.yml to embed faster)
     python embed_dataset.py --config_path /tmp/guard_data/mmlu_pro/config.yml
 
-Predictions: by default the kNN router's (`concur.baselines.write_knn_preds`, k chosen on validation)
+Predictions: by default the kNN router's (`predictor.py --router knn`, k chosen on validation)
 are written into <work>/<name>/knn; `--pred_dirs` instead reads pred_<s>.csv / pred_val_<s>.csv from
 each given folder (`{name}` is replaced by the data set's name; several folders = several runs,
 e.g. seeds of another router).
@@ -42,7 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from concur.config import load_config  # noqa: E402
 from concur.data import load_dataset  # noqa: E402
 from concur.guard import ValidationSpend, bootstrap_weights, calibrate_budget, coverage, solver_budget  # noqa: E402
-from concur.routing import Predictions, load_predictions, min_budget_per_task, route_budget  # noqa: E402
+from concur.pred_files import Predictions, load_predictions  # noqa: E402
+from concur.routing import min_budget_per_task, route_budget  # noqa: E402
 
 DATASETS = ("mmlu_pro", "routerbench", "routellm_mmlu")
 
@@ -67,15 +68,16 @@ def parse_args(argv=None) -> argparse.Namespace:
 def knn_predictions(cfg, out_dir: Path) -> None:
     import torch
 
-    from concur.baselines import write_knn_preds
-    from concur.inputs import load_inputs
-    from concur.routers.knn import KnnRouter
+    from concur.router_jobs import predict_router, train_router
 
     torch.set_num_threads(max(1, os.cpu_count() or 1))
-    inp = load_inputs(cfg, ("train", "val", "test"))
-    ds = inp.ds
-    write_knn_preds(out_dir, inp.task_emb, ds.train, ds.val, {"val": ds.val, "test": ds.test},
-                    list(KnnRouter.defaults["k"]))
+    cfg = dict(cfg)
+    cfg.update(predictor_path=out_dir / "predictors", output_path=out_dir)
+    from concur.config import Config
+
+    cfg = Config(cfg)
+    train_router(cfg, "knn", ["all"], log=lambda _m: None, progress=False)
+    predict_router(cfg, "knn", ["all"], log=lambda _m: None, progress=False)
 
 
 def curve_delta(test: Predictions, guarded: np.ndarray, curve: list[np.ndarray], weights: np.ndarray) -> tuple[float, float, float]:

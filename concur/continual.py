@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import cache
-from .data import prediction_path
+from .pred_files import prediction_path
 from .io import read_json, sha256_of_file, write_json_atomic
 from .results_routers import job_config, seed_dir
 from .router_jobs import predict_router, train_router

@@ -21,8 +21,6 @@ from .errors import ConcurError
 from .io import read_json
 
 REQUIRED_COLUMNS = ("question_id", "model", "decoding", "label", "flops")
-# prediction files (the reference columns): <output_path>/pred_<strategy>.csv (test), pred_val_<strategy>.csv
-PRED_COLUMNS = ("question_id", "model", "decoding", "gt_label", "pred_label", "pred_cls_prob", "gt_flops", "pred_flops")
 SPLITS = ("train", "val", "test")
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -85,25 +83,6 @@ def load_strategies(path: str | os.PathLike) -> StrategyCatalog:
     models, model_info = _parse_descriptions(path, raw["model"], "model")
     decodings, decoding_info = _parse_descriptions(path, raw["decoding"], "decoding")
     return StrategyCatalog(path, models, decodings, model_info, decoding_info)
-
-
-def prediction_path(output_path: str | os.PathLike, strategy: str, split: str = "test") -> Path:
-    """`pred_<strategy>.csv` for test (reference name), `pred_<split>_<strategy>.csv` otherwise."""
-    prefix = "pred_" if split == "test" else f"pred_{split}_"
-    return Path(output_path) / f"{prefix}{strategy}.csv"
-
-
-def pred_table(strategy: str, qids, y, c, p, cost_hat) -> pd.DataFrame:
-    """One strategy's prediction table in the reference columns (P clipped to [0, 1], cost to >= 0)."""
-    model, decoding = split_strategy(strategy)
-    y = np.asarray(y, dtype=np.float64)
-    integral = bool(np.all(y == np.round(y)))
-    p = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
-    return pd.DataFrame({"question_id": np.asarray(qids), "model": model, "decoding": decoding,
-                         "gt_label": y.astype(np.int64) if integral else y, "pred_label": (p >= 0.5).astype(np.int64),
-                         "pred_cls_prob": p, "gt_flops": np.asarray(c, dtype=np.float64),
-                         "pred_flops": np.maximum(np.asarray(cost_hat, dtype=np.float64), 0.0)},
-                        columns=list(PRED_COLUMNS))
 
 
 # --------------------------------------------------------------------- tasks

@@ -9,7 +9,6 @@ damaged. Either is rebuilt by the embedding step and refused by later steps.
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +71,9 @@ class TextEmbedder:
             # a local folder never needs the hub; keep the hub off so nothing tries to phone home
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # the per-load "Loading weights" bar is noise on every run
 
         try:
             self.model = SentenceTransformer(load_from, device=self.device, trust_remote_code=trust_remote_code)
@@ -248,10 +250,9 @@ def embed_all(config: Config, tasks: TaskSet, catalog: StrategyCatalog, force: b
     return status
 
 
-def embed_tasks_like(config: Config, tasks: TaskSet, path: str | os.PathLike, log=print,
-                     progress: bool = False) -> torch.Tensor:
-    """Embed `tasks` into `path` (reused while current) exactly as the data set's task embeddings were
-    made: the same model and the settings recorded in their sidecar, so new tasks share their space."""
+def dataset_embedder(config: Config) -> TextEmbedder:
+    """An embedder that reproduces the data set's task embeddings: the same model and the settings recorded in
+    their sidecar, so that new tasks land in the space the routers were trained on."""
     ref = read_meta(config.task_emb_path)
     if ref is None:
         raise ConcurError(_stale_message(Path(config.task_emb_path), "task"))
@@ -259,18 +260,25 @@ def embed_tasks_like(config: Config, tasks: TaskSet, path: str | os.PathLike, lo
     if label != ref.get("model"):
         raise ConcurError(f"config key 'embedding.model': '{label}' is not the model that embedded the data set "
                           f"('{ref.get('model')}', {config.task_emb_path}); new tasks must be embedded by the same model")
-    settings = {"model": label, "normalize": bool(ref.get("normalize", False)), "dtype": ref.get("dtype", "float32"),
-                "max_seq_length": ref.get("max_seq_length")}
+    ecfg = config.embedding
+    return TextEmbedder(ecfg.model, ecfg.device, ecfg.batch_size, bool(ref.get("normalize", False)),
+                        ecfg.trust_remote_code, ref.get("dtype", "float32"), ref.get("max_seq_length"))
+
+
+def embed_tasks_like(config: Config, tasks: TaskSet, path: str | os.PathLike, log=print,
+                     progress: bool = False) -> torch.Tensor:
+    """Embed `tasks` into `path` (reused while current) exactly as the data set's task embeddings were made."""
+    ref = read_meta(config.task_emb_path) or {}
+    settings = {"model": ref.get("model"), "normalize": bool(ref.get("normalize", False)),
+                "dtype": ref.get("dtype", "float32"), "max_seq_length": ref.get("max_seq_length")}
     texts = tasks.texts()
     if is_current(path, settings, texts):
-        log(f"{path}: up to date ({label}), reused")
+        log(f"{path}: up to date ({settings['model']}), reused")
     else:
-        ecfg = config.embedding
-        embedder = TextEmbedder(ecfg.model, ecfg.device, ecfg.batch_size, settings["normalize"], ecfg.trust_remote_code,
-                                settings["dtype"], settings["max_seq_length"])
+        embedder = dataset_embedder(config)
         emb = embedder.encode(texts, progress=progress)
-        save_task_embeddings(path, emb, tasks, EmbeddingMeta(label, sha256_of_texts(texts), embedder.dim, len(texts),
-                                                             settings["normalize"],
+        save_task_embeddings(path, emb, tasks, EmbeddingMeta(embedder.label, sha256_of_texts(texts), embedder.dim,
+                                                             len(texts), settings["normalize"],
                                                              {"dtype": settings["dtype"],
                                                               "max_seq_length": settings["max_seq_length"]}))
         log(f"{path}: {len(texts)} new task texts embedded -> {tuple(emb.shape)}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .routing import Predictions
+from .pred_files import Predictions
 from .solvers import cheapest_best
 
 

@@ -25,7 +25,8 @@ from .results_data import DATASETS, embed_dataset, prepare_dataset
 from .results_routers import job_config, run_routers
 from .results_stats import budget_levels, budgets_table, evaluate_curves, matched_spend, weak_strong
 from .routers import REGISTRY, router_class
-from .routing import load_predictions, weight_grid
+from .pred_files import load_predictions
+from .routing import weight_grid
 
 Log = Callable[[str], None]
 
@@ -105,11 +106,11 @@ def run_dataset(name: str, settings: Settings, log: Log = print, spec: dict[str,
         res["matched_spend"] = matched_spend("concur", test_sets["concur"], val_sets["concur"], levels,
                                              settings.n_boot, settings.boot_seed)
     timings["evaluate"] = time.perf_counter() - t
-    if spec.get("continual"):
+    names = settings.continual_routers
+    if names is None:
+        names = [n for n in runs if not getattr(router_class(n), "composite", False)]
+    if spec.get("continual") and names:
         t = time.perf_counter()
-        names = settings.continual_routers
-        if names is None:
-            names = [n for n in runs if not getattr(router_class(n), "composite", False)]
         cont = run_continual(data_dir, work, settings.seeds[0], pool, train_cost, names, overrides, log)
         outs = {n: Path(r["output"]) for n, r in cont["routers"].items()}
         ctest = {n: [load_predictions(o, pool, "test")] for n, o in outs.items()}

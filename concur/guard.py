@@ -27,6 +27,11 @@ reached: if even lo spends more than B, B' = lo ("low": the cheapest assignment 
 overspends on validation); if hi spends <= B, B' = hi ("high": B is above what the most
 accurate assignment spends). Both are reported in `GuardResult.note`.
 
+Solver. The search routes the validation tasks with the fast LP-hull solver by default (whatever
+solver routes the test tasks): it takes ~20 solves, the exact MILP needs seconds each on a few
+hundred tasks while the fast one is within its certified gap (a fraction of one task's P(correct))
+of the optimum, so the two assignments' spends differ by about one task's cost step.
+
 Risk. With `risk=delta` the statistic is not the mean but a (1 - delta) quantile over `n_boot`
 bootstrap resamples of the validation tasks (the validation assignment at B' held fixed; the same
 resamples for every B', so the statistic is a deterministic function of B'). In global mode the
@@ -52,7 +57,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ConcurError
-from .routing import Predictions, batch_slices, check_budget, check_mode, min_budget_per_task, route_budget
+from .pred_files import Predictions
+from .routing import batch_slices, check_budget, check_mode, min_budget_per_task, route_budget
 from .solvers import cheapest_best
 
 GUARDS = ("realised", "none")
@@ -103,7 +109,7 @@ def coverage(realised_costs: np.ndarray, budget: float, n_boot: int = DEFAULT_N_
 class ValidationSpend:
     """Realised validation spend as a function of the solver's budget (solves are memoised)."""
 
-    def __init__(self, val: Predictions, mode: str, num_batches: int = 1, solver: str = "auto",
+    def __init__(self, val: Predictions, mode: str, num_batches: int = 1, solver: str = "fast",
                  time_limit: float = 60.0, exact_max_tasks: int = 20000) -> None:
         self.val = val
         self.mode = check_mode(mode)
@@ -210,7 +216,7 @@ def calibrate_budget(spend: ValidationSpend, budget: float, risk: float | None =
     budget = check_budget(budget)
     risk = check_risk(risk)
     lo, hi = spend.bracket(budget)
-    quantile = None
+    quantile_of = None
     if risk is None:
         stat = spend.spend
     else:
@@ -221,7 +227,7 @@ def calibrate_budget(spend: ValidationSpend, budget: float, risk: float | None =
                 return spend.pred_spend(b) + float(np.quantile(weights @ spend.residuals(b), 1.0 - risk))
             return float(np.quantile(weights @ spend.costs(b), 1.0 - risk))
 
-        stat = quantile
+        stat = quantile_of = quantile
     internal, saturated = first_crossing(stat, budget, lo, hi, grid_size, rtol * budget)
     got = spend.spend(internal)
     what = "realised validation spend" if risk is None else f"{1 - risk:g} quantile of resampled validation spend"
@@ -234,7 +240,7 @@ def calibrate_budget(spend: ValidationSpend, budget: float, risk: float | None =
     else:
         note = f"{what} {stat(internal):.6g} <= budget {budget:g} at internal budget {internal:.6g}"
     return GuardResult(budget, float(internal), got, spend.pred_spend(internal), spend.val.n_tasks, saturated, note,
-                       spend.n_solves, risk, None if quantile is None else quantile(internal))
+                       spend.n_solves, risk, None if quantile_of is None else quantile_of(internal))
 
 
 def solver_budget(guard: GuardResult, pred_cost: np.ndarray, mode: str, num_batches: int = 1) -> tuple[float, str]:

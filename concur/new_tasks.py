@@ -19,16 +19,16 @@ import torch
 
 from . import cache
 from .config import Config
-from .data import load_tasks, split_strategy
+from .data import load_tasks
 from .embeddings import embed_tasks_like
 from .errors import ConcurError
 from .inputs import Inputs, TaskBatch, load_inputs
 from .io import read_json, sha256_of_file, write_csv_atomic, write_json_atomic
+from .pred_files import Predictions, new_task_table
 from .router_jobs import load_router_for
-from .routers.base import Estimates, tensor_hash
+from .routers.base import tensor_hash
 
 Log = Callable[[str], None]
-NEW_TASK_COLUMNS = ("question_id", "model", "decoding", "pred_label", "pred_cls_prob", "pred_flops")
 
 
 def tasks_folder(config: Config, tasks_file: str | Path) -> Path:
@@ -41,15 +41,6 @@ def task_batch(inp: Inputs, tasks_path: Path, emb: torch.Tensor) -> TaskBatch:
     if inp.ds.config.predictor.task_features:
         emb = torch.cat([emb, torch.from_numpy(inp.new_task_features(tasks.records))], dim=1)
     return TaskBatch(np.asarray(tasks.ids, dtype=object), emb, tasks.records)
-
-
-def estimates_table(est: Estimates, question_ids: np.ndarray, strategy: str) -> pd.DataFrame:
-    j = est.strategies.index(strategy)
-    model, decoding = split_strategy(strategy)
-    p = est.prob[:, j]
-    return pd.DataFrame({"question_id": question_ids, "model": model, "decoding": decoding,
-                         "pred_label": (p >= 0.5).astype(np.int64), "pred_cls_prob": p, "pred_flops": est.cost[:, j]},
-                        columns=list(NEW_TASK_COLUMNS))
 
 
 def predict_new_tasks(config: Config, router_name: str, tasks_file: str | Path, requested: list[str] = ("all",),
@@ -73,7 +64,8 @@ def predict_new_tasks(config: Config, router_name: str, tasks_file: str | Path, 
             continue
         if est is None:
             est = router.predict(batch)
-        write_csv_atomic(path, estimates_table(est, batch.question_ids, s))
+        j = est.strategies.index(s)
+        write_csv_atomic(path, new_task_table(s, batch.question_ids, est.prob[:, j], est.cost[:, j]))
         cache.commit(Path(f"{path}.meta.json"), fp, [path], router=router.name, rows=len(batch))
         written += 1
     write_json_atomic(folder / "source.json", {"tasks_file": str(tasks_path.resolve()), "sha256": file_sha,
@@ -96,3 +88,37 @@ def check_source(config: Config, tasks_file: str | Path) -> tuple[Path, dict]:
     if src.get("sha256") != sha256_of_file(tasks_path):
         raise ConcurError(f"{folder}: the predictions were made for another version of {tasks_path.name}; {hint}")
     return folder, src
+
+
+def assignment_table(preds: Predictions, choices: np.ndarray, settings: list[dict]) -> pd.DataFrame:
+    """Long table of the chosen strategy per new task, one block per routing setting (weight, budget, ...)."""
+    rows = np.arange(preds.n_tasks)
+    blocks = []
+    for choice, extra in zip(np.atleast_2d(choices), settings):
+        blocks.append(pd.DataFrame({"question_id": preds.question_ids,
+                                    "strategy": np.asarray(preds.strategies, dtype=object)[choice],
+                                    "pred_prob": preds.prob[rows, choice], "pred_cost": preds.pred_cost[rows, choice],
+                                    **extra}))
+    return pd.concat(blocks, ignore_index=True)
+
+
+def predicted_line(tag: str, preds: Predictions, choice: np.ndarray) -> str:
+    rows = np.arange(preds.n_tasks)
+    return (f"{tag} | number of tasks: {preds.n_tasks} | predicted accuracy: {preds.prob[rows, choice].mean():.3f} | "
+            f"predicted cost: {preds.pred_cost[rows, choice].mean():.2f}")
+
+
+NO_OUTCOMES = ("note: these are NEW tasks: no realised accuracy or cost exists; every figure below is the router's "
+               "prediction")
+
+
+def check_same_router(config: Config, pool: list[str], router: str) -> None:
+    """Validation predictions (for --target_cost or the guard) must come from the router that predicted the new tasks."""
+    from .pred_files import prediction_path, router_of
+
+    for s in pool:
+        path = prediction_path(config.output_path, s, "val")
+        made_by = router_of(path) if path.is_file() else None
+        if path.is_file() and made_by is not None and made_by != router:
+            raise ConcurError(f"{path}: validation predictions are from router '{made_by}' but the new tasks were "
+                              f"predicted by '{router}'; run `python predictor.py --router {router} --predict`")

@@ -15,7 +15,8 @@ from . import curves
 from .errors import ConcurError
 from .evaluation import oracle_choice, take
 from .guard import ValidationSpend, calibrate_budget, first_crossing, solver_budget
-from .routing import Predictions, min_budget_per_task, route_budget, route_weighted
+from .pred_files import Predictions
+from .routing import min_budget_per_task, route_budget, route_weighted
 
 BUDGET_SOLVER = "fast"  # LP-hull solver with a certified gap: the guard's searches take hundreds of solves
 

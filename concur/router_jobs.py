@@ -15,7 +15,8 @@ import numpy as np
 
 from . import cache
 from .config import Config
-from .data import SplitOutcomes, pred_table, prediction_path
+from .data import SplitOutcomes
+from .pred_files import pred_table, prediction_path
 from .inputs import Inputs, load_inputs, resolve_strategies, split_rows
 from .io import write_csv_atomic
 from .routers import make_router

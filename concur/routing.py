@@ -8,39 +8,18 @@ calibrates the budget they see so that realised spend meets the user's).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from .config import Config
-from .data import PRED_COLUMNS, prediction_path, read_csv_table
 from .errors import ConcurError
+from .pred_files import Predictions
 from .solvers import Solution, min_feasible_budget, solve_global, solve_local, sort_options
 
 # The reference repository's default sweep.
 DEFAULT_WEIGHTS = [0.95, 0.96, 0.97, 0.98, 0.99, 0.999, 0.9999, 0.99999, 1.0]
-NUMERIC_COLUMNS = ("gt_label", "pred_cls_prob", "gt_flops", "pred_flops")
-PREDICT_HINT = "run `python predictor.py --strategy all --predict` first"
 _CHUNK_ELEMENTS = 1 << 22  # cap on weights x tasks x strategies held at once
 _BUDGET_RTOL = 1e-9  # float round-off slack when comparing a cost with a budget (as in solvers.py)
-
-
-@dataclass
-class Predictions:
-    """One split's predictions as (tasks, strategies) matrices, rows in question_id order of the first file."""
-
-    split: str
-    question_ids: np.ndarray  # (n,) str
-    strategies: list[str]
-    prob: np.ndarray  # predicted P(correct)
-    pred_cost: np.ndarray  # predicted cost
-    label: np.ndarray  # realised correctness (gt_label)
-    cost: np.ndarray  # realised cost (gt_flops)
-
-    @property
-    def n_tasks(self) -> int:
-        return len(self.question_ids)
 
 
 def strategy_pool(config: Config) -> list[str]:
@@ -50,54 +29,6 @@ def strategy_pool(config: Config) -> list[str]:
     from .data import load_dataset
 
     return load_dataset(config, splits=("train",)).strategies
-
-
-def _read_pred(path: Path, strategy: str, split: str) -> pd.DataFrame:
-    if not path.is_file():
-        raise ConcurError(f"{path}: prediction file for strategy '{strategy}' ({split} split) not found; {PREDICT_HINT}")
-    df = read_csv_table(path, PRED_COLUMNS)
-    df["question_id"] = df["question_id"].astype(str).str.strip()
-    for col in NUMERIC_COLUMNS:
-        num = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=np.float64)
-        bad = ~np.isfinite(num)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise ConcurError(f"{path}: row {i + 2}: column '{col}' is not a finite number: {df[col].iloc[i]!r}")
-        df[col] = num
-    names = (df["model"].astype(str).str.strip() + "_" + df["decoding"].astype(str).str.strip()).to_numpy()
-    wrong = names != strategy
-    if wrong.any():
-        i = int(np.flatnonzero(wrong)[0])
-        raise ConcurError(f"{path}: row {i + 2}: strategy '{names[i]}' does not match the file name (expected '{strategy}')")
-    dup = df["question_id"].duplicated().to_numpy()
-    if dup.any():
-        i = int(np.flatnonzero(dup)[0])
-        raise ConcurError(f"{path}: row {i + 2}: duplicate question_id '{df['question_id'].iloc[i]}'")
-    return df
-
-
-def load_predictions(output_path: str | Path, strategies: list[str], split: str = "test") -> Predictions:
-    """Read pred files for `strategies` and join them on question_id (same task set required)."""
-    if not strategies:
-        raise ConcurError("routing: the strategy pool is empty (config key 'strategies' or training rows)")
-    frames = [_read_pred(prediction_path(output_path, s, split), s, split) for s in strategies]
-    first_path = prediction_path(output_path, strategies[0], split)
-    qids = pd.Index(frames[0]["question_id"])
-    n, S = len(qids), len(strategies)
-    mats = {c: np.empty((n, S)) for c in NUMERIC_COLUMNS}
-    for j, (s, df) in enumerate(zip(strategies, frames)):
-        path = prediction_path(output_path, s, split)
-        pos = qids.get_indexer(df["question_id"])
-        if (pos < 0).any():
-            i = int(np.flatnonzero(pos < 0)[0])
-            raise ConcurError(f"{path}: row {i + 2}: extra task question_id '{df['question_id'].iloc[i]}' is not in {first_path}")
-        if len(df) != n:
-            absent = qids.difference(pd.Index(df["question_id"]), sort=False)
-            raise ConcurError(f"{path}: task question_id '{absent[0]}' is missing (it is in {first_path})")
-        for c in NUMERIC_COLUMNS:
-            mats[c][pos, j] = df[c].to_numpy()
-    return Predictions(split, qids.to_numpy(dtype=object), list(strategies), mats["pred_cls_prob"],
-                       mats["pred_flops"], mats["gt_label"], mats["gt_flops"])
 
 
 # ------------------------------------------------------------ weighted routing

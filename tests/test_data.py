@@ -140,7 +140,7 @@ def test_missing_files(tiny_config: Path):
 
 
 def test_pred_table_clips_and_keeps_columns():
-    from concur.data import PRED_COLUMNS, pred_table
+    from concur.pred_files import PRED_COLUMNS, pred_table
 
     df = pred_table("m_d", ["1", "2"], [1, 0], [3.0, 4.0], [1.2, -0.1], [-1.0, 2.0])
     assert list(df.columns) == list(PRED_COLUMNS)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from concur.evaluation import format_line, format_shares, oracle_choice, reference_rows, shares, summarise
-from concur.routing import Predictions
+from concur.pred_files import Predictions
 
 
 def make_preds():

@@ -5,7 +5,8 @@ from scipy.stats import norm
 from concur.errors import ConcurError
 from concur.guard import (ValidationSpend, bootstrap_weights, calibrate_budget, check_risk, coverage, effective_size,
                           first_crossing, solver_budget)
-from concur.routing import Predictions, min_budget_per_task, route_budget
+from concur.pred_files import Predictions
+from concur.routing import min_budget_per_task, route_budget
 
 
 def biased(n: int, seed: int, bias: float, S: int = 4) -> Predictions:

@@ -1,5 +1,4 @@
 """Unit tests of the CONCUR predictor model, its training loop and the training job."""
-import json
 import os
 import subprocess
 import sys

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from concur.results_stats import best_single_on_val, budget_levels, budgets_table, evaluate_curves, matched_spend
-from concur.routing import Predictions, weight_grid
+from concur.pred_files import Predictions
+from concur.routing import weight_grid
 
 
 def test_best_single_on_val_prefers_accuracy_then_cheaper():

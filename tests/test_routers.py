@@ -271,3 +271,26 @@ def test_router_learns_which_strategy_is_right_and_what_it_costs(tmp_path, name)
     assert np.median(est.cost[:, 1] / est.cost[:, 0]) == pytest.approx(10.0, rel=0.3), name
     # expected cost is a mean estimate: its total is within 10% of the realised total
     assert est.cost.sum() / test.cost.sum() == pytest.approx(1.0, rel=0.1), name
+
+
+def test_the_readme_example_router_works(tmp_path, monkeypatch):
+    """The README's 'Adding a router' example, run as written (imports made absolute for a module outside the package)."""
+    import re
+    import sys
+
+    from concur import routers
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    code = re.search(r"```python\n(# concur/routers/prior\.py.*?)```", text, re.S).group(1)
+    code = code.replace("from ..", "from concur.").replace("from .base", "from concur.routers.base")
+    (tmp_path / "prior_router.py").write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(routers.REGISTRY, "prior", "prior_router:PriorRouter")
+    cfg = tiny(tmp_path)
+    router, inp, status = fitted(cfg, "prior")
+    assert router.modular and set(status.values()) == {"trained"}
+    est = router.predict(inp.batch(inp.ds.test))
+    j = inp.ds.strategies.index("large_cot")
+    _, _, y, c = __import__("concur.inputs", fromlist=["split_rows"]).split_rows(inp.ds.train, "large_cot")
+    assert np.allclose(est.prob[:, j], (y.sum() + 0.5) / (len(y) + 1)) and np.allclose(est.cost[:, j], c.mean())
+    assert "prior_router" in sys.modules

@@ -1,64 +1,17 @@
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from routing_helpers import write_preds
 
 from concur.config import load_config
 from concur.errors import ConcurError
-from concur.routing import (batch_slices, check_lambdas, check_target_costs, check_weights, load_predictions,
+from concur.pred_files import load_predictions
+from concur.routing import (batch_slices, check_lambdas, check_target_costs, check_weights,
                             no_fit_mask, pick_weight_for_target, route_budget, route_lambda, route_weighted,
                             strategy_pool, weight_grid)
 
 POOL = ["small_vanilla", "small_cot", "large_vanilla", "large_cot"]
-
-
-def test_load_joins_on_question_id(tmp_path: Path):
-    mats = write_preds(tmp_path, POOL, 25, seed=3)  # every file but the first is shuffled
-    preds = load_predictions(tmp_path, POOL)
-    assert preds.question_ids.tolist() == [str(i) for i in range(25)]
-    np.testing.assert_allclose(preds.prob, mats["prob"])
-    np.testing.assert_allclose(preds.pred_cost, mats["pred_cost"])
-    np.testing.assert_allclose(preds.label, mats["label"])
-    np.testing.assert_allclose(preds.cost, mats["cost"])
-
-
-def test_missing_and_extra_task_named(tmp_path: Path):
-    write_preds(tmp_path, POOL, 10)
-    f = tmp_path / "pred_large_cot.csv"
-    df = pd.read_csv(f)
-    df[df.question_id != 7].to_csv(f, index=False)
-    with pytest.raises(ConcurError, match=r"pred_large_cot.csv: task question_id '7' is missing"):
-        load_predictions(tmp_path, POOL)
-    extra = pd.concat([df, df.iloc[[0]].assign(question_id=99)])
-    extra.to_csv(f, index=False)
-    with pytest.raises(ConcurError, match=r"extra task question_id '99'"):
-        load_predictions(tmp_path, POOL)
-
-
-def test_missing_file_points_to_predictor(tmp_path: Path):
-    write_preds(tmp_path, POOL[:3], 5)
-    with pytest.raises(ConcurError, match=r"pred_large_cot.csv.*predictor.py --strategy all --predict"):
-        load_predictions(tmp_path, POOL)
-    with pytest.raises(ConcurError, match=r"pred_val_small_vanilla.csv"):
-        load_predictions(tmp_path, POOL, "val")
-
-
-def test_bad_values_and_wrong_strategy(tmp_path: Path):
-    write_preds(tmp_path, POOL, 5)
-    f = tmp_path / "pred_small_cot.csv"
-    df = pd.read_csv(f, dtype=str)
-    df.loc[2, "pred_flops"] = "abc"
-    df.to_csv(f, index=False)
-    with pytest.raises(ConcurError, match=r"pred_small_cot.csv: row 4: column 'pred_flops'"):
-        load_predictions(tmp_path, POOL)
-    write_preds(tmp_path, POOL, 5)
-    df = pd.read_csv(f)
-    df["model"] = "large"
-    df.to_csv(f, index=False)
-    with pytest.raises(ConcurError, match=r"does not match the file name"):
-        load_predictions(tmp_path, POOL)
 
 
 def brute_weighted(p, c, w):

@@ -188,7 +188,7 @@ def test_weak_right_auroc_label_rules():
 def test_weak_strong_results_render_with_published_rows():
     from concur.results_stats import weak_strong
     from concur.report import ROUTELLM_MMLU_PUBLISHED, _weak_strong_lines
-    from concur.routing import Predictions
+    from concur.pred_files import Predictions
 
     rng = np.random.default_rng(3)
     n = 300
