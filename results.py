@@ -98,7 +98,8 @@ def main(argv=None) -> None:
             "cached_note": ("every step computed from a clean work folder." if fresh else
                             "steps whose outputs were current in the work folder were reused (see step times)."),
             "seeds": list(args.seeds), "boot_seed": settings.boot_seed, "embedding_model": DEFAULT_MODEL_LABEL,
-            "embedding": settings.embedding, "predictor": settings.predictor, "data_root": str(data_root)}
+            "embedding": settings.embedding, "predictor": settings.predictor, "data_root": str(data_root),
+            "router_settings": settings.router_settings, "single_seed": list(settings.single_seed)}
     levers = work / "levers" / "levers.json"  # written by benchmarks/bench_predictor_levers.py
     if levers.is_file():
         meta["predictor_levers"] = json.loads(levers.read_text(encoding="utf-8"))

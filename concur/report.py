@@ -165,8 +165,10 @@ def _dataset_section(res: dict[str, Any], png: str) -> list[str]:
     L.append(f"| oracle (cheapest correct) | {_f(cv['oracle']['accuracy'])} | {_f(cv['oracle']['cost'], 2)} | |")
     L.append(f"| random (uniform, expected) | {_f(cv['random']['accuracy'])} | {_f(cv['random']['cost'], 2)} | |")
     L.append("")
+    one = [n for n, info in res.get("routers", {}).items() if len(info.get("seeds", [])) == 1]
     L.append("Routers (weighted sweep over the same routing code; seed means over "
-             f"{len(res['seeds'])} training seeds where a router is trained; 95% bootstrap intervals over "
+             f"{len(res['seeds'])} training seeds where a router is trained"
+             + (f", one seed for {', '.join(one)}" if one else "") + "; 95% bootstrap intervals over "
              f"{res['n_boot']} resamples of the test tasks in brackets). `acc@best cost` and `cost@best acc` are "
              "read off the hull at the best single strategy's test cost/accuracy; the operating point is the "
              "weight chosen on validation (best validation accuracy within the best single's validation cost).")
@@ -223,7 +225,8 @@ def _budget_lines(res: dict[str, Any]) -> list[str]:
          "between the cheapest and the dearest single strategy's mean training cost). *guard none*: the constraint "
          "holds on predicted cost; *guard realised* (the default of routing_constrained.py): the solver's budget is "
          "calibrated on the validation predictions so that the realised validation spend meets the budget "
-         "(concur/guard.py), in local mode only ever lowered. `spend / budget` is the seed mean of the realised "
+         "(concur/guard.py), in local mode only ever lowered; *realised, risk*: with `--risk 0.1` (a margin so that "
+         "realised spend <= budget with probability about 0.9). `spend / budget` is the seed mean of the realised "
          "test spend over the budget, with the worst seed; `vs unguarded` is the guarded accuracy minus the "
          "unguarded solve's at the same realised spend (points, read off its budget sweep).", "",
          "| router | mode | guard | budget | accuracy | realised cost | predicted cost | spend / budget (worst seed) | "
@@ -236,21 +239,28 @@ def _budget_lines(res: dict[str, Any]) -> list[str]:
         rng = r.get("accuracy_range")
         spread = f" [{rng[0]:.3f}, {rng[1]:.3f}]" if rng and r.get("n_seeds", 1) > 1 else ""
         ratio = f"{_f(r['spend_ratio'], 3)} ({_f(r['max_spend_ratio'], 3)})"
-        vs = _pts(r.get("acc_vs_unguarded")) if guard == "realised" else ""
+        vs = _pts(r.get("acc_vs_unguarded")) if guard != "none" else ""
         nofit = _f(r.get("n_no_fit"), 1) if r["mode"] == "local" else ""
         L.append(f"| {r['router']} | {r['mode']} | {guard} | {_f(r['budget'], 2)} | {_f(r['accuracy'])}{spread} | "
                  f"{_f(r['realised_cost'], 2)} | {_f(r['predicted_cost'], 2)} | {ratio} | "
                  f"{r['seeds_over_budget']} of {r['n_seeds']} | {vs} | {nofit} |")
-    guarded = [r for r in bud["rows"] if r.get("guard") == "realised" and "error" not in r]
+    for variant in ("none", "realised", "realised, risk"):
+        L += _guard_verdict([r for r in bud["rows"] if r.get("guard") == variant and "error" not in r
+                             and r["mode"] == "global"], variant)
+    return L + [""]
+
+
+def _guard_verdict(guarded: list[dict[str, Any]], variant: str) -> list[str]:
+    L = []
     if guarded:
         worst = max(r["max_spend_ratio"] for r in guarded)
         mean = sum(r["spend_ratio"] for r in guarded) / len(guarded)
         diffs = [r["acc_vs_unguarded"] for r in guarded if r.get("acc_vs_unguarded") is not None]
-        L += ["", f"With the guard: mean realised spend / budget {mean:.3f} (target <= 1.00: "
+        L += ["", f"Global mode, guard '{variant}' ({len(guarded)} rows): mean realised spend / budget {mean:.3f} (target <= 1.00: "
               f"**{'met' if mean <= 1.0 + 1e-9 else 'NOT met'}**), worst single run {worst:.3f} (target <= 1.03: "
               f"**{'met' if worst <= 1.03 else 'NOT met'}**); accuracy vs the unguarded solve at equal realised spend: "
               f"mean {_pts(sum(diffs) / len(diffs) if diffs else None)} points, lowest {_pts(min(diffs) if diffs else None)}."]
-    return L + [""]
+    return L
 
 
 def _matched_spend_lines(ms: dict[str, Any], unit: str) -> list[str]:
@@ -339,7 +349,7 @@ def _predictor_levers(lv: dict[str, Any] | None) -> list[str]:
          "P(correct) with the realised costs (what a perfect cost model would add).", "",
          "| variant | embeddings | settings | val logloss | val AUROC | val cost MAE | val AIQ | val gain | "
          "test AIQ | test gain |", "|---|---|---|---|---|---|---|---|---|---|"]
-    adopted = lv.get("adopted", "eval1_bs256")
+    adopted = lv.get("adopted")
     for row in lv["rows"]:
         name = row["variant"]
         base = name.split(" ")[0]
@@ -348,7 +358,7 @@ def _predictor_levers(lv: dict[str, Any] | None) -> list[str]:
                 and not group:
             continue  # the +kNN / bound rows are shown for the adopted variant only
         v = (lv["variants"].get(f"{base}_s0") if group else None) or lv["variants"].get(base, {})
-        settings = ", ".join(f"{k} {x}" for k, x in v.get("settings", {}).items()) or "reference defaults"
+        settings = ", ".join(f"{k} {x}" for k, x in v.get("settings", {}).items()) or "the config defaults of that run"
         if v.get("seed") and not group:
             settings += f", seed {v['seed']}"
         if base == adopted and name == base:
@@ -375,6 +385,10 @@ def render(results: list[dict[str, Any]], meta: dict[str, Any], docs: Path) -> P
          f"CONCUR predictor settings: the config defaults (batch 128, lr 3e-4, validation every epoch, chosen on "
          f"MMLU-Pro validation with `benchmarks/bench_predictor_levers.py`; `predictor.preset: reference` restores the "
          f"paper's){'; overrides: ' + ', '.join(f'{k} {v}' for k, v in meta['predictor'].items()) if meta.get('predictor') else ''}. "
+         f"Other routers: their defaults (concur/routers/), except "
+         f"{'; '.join(f'{k}: ' + ', '.join(f'{a} {b}' for a, b in v.items()) for k, v in meta.get('router_settings', {}).items()) or 'none'}"
+         f"{' (CPU time; see concur/experiments.py)' if meta.get('router_settings') else ''}"
+         f"{'; one training seed for ' + ', '.join(meta['single_seed']) if meta.get('single_seed') else ''}. "
          f"Shared data: `{meta['data_root']}`.", ""]
     names = list(dict.fromkeys(n for res in results for n in router_names(res)))
     head = "| router | " + " | ".join(res["name"] for res in results) + " |"

@@ -3,7 +3,8 @@
 Layout under `<work>/<name>/`: `seed<k>/predictors/` holds every router's saved parts for training
 seed k (the predictor folder of an ordinary config: CONCUR at its root, the others in
 sub-folders), `seed<k>/output/<router>/` its prediction files. A router whose seed does not change
-what it learns (kNN, subject-best) runs for the first seed only. Routers built from others (the
+what it learns (kNN, subject-best), or one listed as single-seed (the paper's slower baselines, to
+bound the pipeline's time), runs for the first seed only. Routers built from others (the
 ensemble) run after them, reusing their saved parts. Jobs run in worker processes, one thread each;
 every step reuses what is current, so a rerun only redoes what changed.
 """
@@ -68,18 +69,18 @@ def _run(jobs: list[tuple], workers: int) -> list[dict[str, Any]]:
         return list(pool.map(run_job, jobs))
 
 
-def router_seeds(name: str, seeds: tuple[int, ...]) -> list[int]:
-    return list(seeds) if router_class(name).stochastic else [seeds[0]]
+def router_seeds(name: str, seeds: tuple[int, ...], single_seed: tuple[str, ...] = ()) -> list[int]:
+    return list(seeds) if router_class(name).stochastic and name not in single_seed else [seeds[0]]
 
 
 def run_routers(names: list[str], data_dir: Path, work: Path, seeds: tuple[int, ...], overrides: dict[str, Any],
-                workers: int) -> dict[str, RouterRun]:
+                workers: int, single_seed: tuple[str, ...] = ()) -> dict[str, RouterRun]:
     """Train and predict every router in `names` (registry order) for its seeds; composite routers last."""
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
         raise ValueError(f"unknown routers {unknown}")
-    runs = {n: RouterRun(n, router_seeds(n, seeds), [output_dir(work, k, n) for k in router_seeds(n, seeds)])
-            for n in names}
+    runs = {n: RouterRun(n, router_seeds(n, seeds, single_seed),
+                         [output_dir(work, k, n) for k in router_seeds(n, seeds, single_seed)]) for n in names}
     phases = [[n for n in names if not getattr(router_class(n), "composite", False)],
               [n for n in names if getattr(router_class(n), "composite", False)]]
     for phase in phases:
