@@ -26,14 +26,15 @@ COLUMNS = ["strategy", "predictor", "split", "n", "base_rate", "auroc", "brier",
            "cost_mae", "cost_mdape", "cost_bias", "cost_bias_uncorrected", "k_cls", "k_cost"]
 
 
-def diagnostics(config: Config, inp: Inputs, router: Router, names: list[str], log: Log = print) -> pd.DataFrame:
-    """Rows (strategy, predictor, split) for `router` and, beside it, the per-strategy kNN peer."""
+def diagnostics(config: Config, inp: Inputs, router: Router, names: list[str], log: Log = print,
+                peer: bool = True) -> pd.DataFrame:
+    """Rows (strategy, predictor, split) for `router` and, beside it (unless peer=False), the per-strategy kNN peer."""
     test_path = Path(config.test_data_path)
     test = load_dataset(config, splits=("test",)).test if test_path.is_file() else None
     if test is None:
         log(f"note: {test_path} not found; test diagnostics skipped")
     peers = [router]
-    if router.name != "knn":
+    if peer and router.name != "knn":
         knn = make_router("knn", config)
         knn.fit(inp, names, log=lambda _m: None)
         peers.append(knn)

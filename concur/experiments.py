@@ -113,6 +113,8 @@ def run_dataset(name: str, settings: Settings, log: Log = print, spec: dict[str,
     if "concur" in runs:
         res["matched_spend"] = matched_spend("concur", test_sets["concur"], val_sets["concur"], levels,
                                              settings.n_boot, settings.boot_seed)
+    res["cost_bias"] = {n: cost_bias(job_config(data_dir, work, settings.seeds[0], n, overrides), n, pool)
+                        for n in ("concur", "shared") if n in runs}
     timings["evaluate"] = time.perf_counter() - t
     names = settings.continual_routers
     if names is None:
@@ -132,6 +134,18 @@ def run_dataset(name: str, settings: Settings, log: Log = print, spec: dict[str,
     res = _jsonable(res)
     write_json_atomic(work / "results.json", res)
     return res
+
+
+def cost_bias(cfg, name: str, pool: list[str]) -> list[dict[str, Any]]:
+    """Per strategy, the total relative bias sum(predicted) / sum(realised) - 1 of a router's cost (first seed) on
+    validation and test, after its mean correction and before it (the back-transformed median)."""
+    from .diagnostics import diagnostics
+    from .inputs import load_inputs
+    from .router_jobs import load_router_for
+
+    inp = load_inputs(cfg, ("train", "val"))
+    table = diagnostics(cfg, inp, load_router_for(cfg, name, inp), pool, log=lambda _m: None, peer=False)
+    return table[["strategy", "split", "n", "cost_bias", "cost_bias_uncorrected"]].to_dict("records")
 
 
 def _jsonable(obj: Any) -> Any:

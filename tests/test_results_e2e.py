@@ -99,6 +99,10 @@ def test_orchestration_on_synthetic_data(tmp_path):
             assert row["predicted_cost"] <= row["budget"] * (1 + 1e-9)
         if row["mode"] == "local" and row["guard"] != "none":  # the guard only lowers a local cap
             assert row["internal_budget"] <= row["budget"] * (1 + 1e-9)
+    for name in ("concur", "shared"):  # the mean correction: before and after, per strategy and split
+        rows = res["cost_bias"][name]
+        assert {(r["strategy"], r["split"]) for r in rows} == {(s, sp) for s in pool for sp in ("val", "test")}
+        assert all(r["cost_bias"] is not None and r["cost_bias_uncorrected"] is not None for r in rows)
     ms = res["matched_spend"]
     assert len(ms["rows"]) == 5
     for r in ms["rows"]:
