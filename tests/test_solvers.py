@@ -161,3 +161,134 @@ def test_random_instances_never_overspend():
         sol = solve_fast(p, c, budget)
         assert c[np.arange(n), sol.choice].sum() <= budget * (1 + 1e-9)
         assert sol.lp_bound >= sol.objective - 1e-9
+
+
+# ------------------------------------------------- blocks, selection bracket, budget in float64
+def degenerate_instance(rng, family: int):
+    """Random instances with ties and degenerate hulls of several kinds."""
+    n, S = int(rng.integers(1, 90)), int(rng.integers(1, 9))
+    p, c = rng.random((n, S)), rng.random((n, S)) * 10
+    if family == 1:  # rounded values: ties in cost and p, collinear points, dominated options
+        c, p = np.round(c, int(rng.integers(0, 2))), np.round(p, int(rng.integers(1, 3)))
+    elif family == 2:  # every option of a task costs the same
+        c[:, 1:] = c[:, :1]
+    elif family == 3:  # every option of a task is equally probable
+        p[:, 1:] = p[:, :1]
+    elif family == 4:  # identical tasks: every hull step ties with n - 1 others
+        p, c = np.tile(p[:1], (n, 1)), np.tile(c[:1], (n, 1))
+    elif family == 5:  # a few rounded tasks repeated
+        p, c = np.tile(np.round(p[:3] * 4) / 4, (n // 3 + 1, 1))[:n], np.tile(np.round(c[:3]), (n // 3 + 1, 1))[:n]
+    elif family == 6:  # all options collinear: float round-off decides the hull
+        p = c * 0.1 + 0.3
+    lo, hi = min_feasible_budget(c), c.max(1).sum()
+    u = rng.random()
+    budget = lo if u < 0.05 else hi if u < 0.1 else lo + rng.random() * (hi - lo)
+    return p, c, budget
+
+
+def same_solution(a, b):
+    return (np.array_equal(a.choice, b.choice) and a.objective == b.objective and a.cost == b.cost
+            and a.lp_bound == b.lp_bound and a.lam == b.lam)
+
+
+def test_fast_answer_does_not_depend_on_block_size(monkeypatch):
+    # Small blocks, sums and samples, and a zero-width first bracket around the sampled
+    # critical efficiency, so that many blocks, partial blocks and bracket retries occur.
+    import concur.solvers as solvers
+    monkeypatch.setattr(solvers, "_SUM_BLOCK", 4)
+    monkeypatch.setattr(solvers, "_SAMPLE_TASKS", 8)
+    monkeypatch.setattr(solvers, "_BRACKET_SIGMAS", 0.0)
+    monkeypatch.setattr(solvers, "_BRACKET_MIN", 0)
+    passes = []
+    real_pass = solvers._lp_pass
+    monkeypatch.setattr(solvers, "_lp_pass", lambda *a: passes.append(1) or real_pass(*a))
+    rng = np.random.default_rng(11)
+    retried = 0
+    for it in range(700):
+        p, c, budget = degenerate_instance(rng, it % 7)
+        passes.clear()
+        one = solve_fast(p, c, budget, block_tasks=4)
+        retried += len(passes) > 1
+        for block in (8, 12 * int(rng.integers(1, 4)), 10**6):
+            assert same_solution(solve_fast(p, c, budget, block_tasks=block), one), (it, block)
+        assert c[np.arange(len(c)), one.choice].sum() <= budget or (one.cost == min_feasible_budget(c))
+    assert retried > 100  # the bracket retries were exercised
+
+
+def test_fast_answer_does_not_depend_on_the_bracket(monkeypatch):
+    # The sampled bracket only decides how many items get sorted, never which are taken.
+    import concur.solvers as solvers
+    rng = np.random.default_rng(12)
+    cases = [degenerate_instance(rng, it % 7) for it in range(400)]
+    wide = [solve_fast(p, c, b) for p, c, b in cases]
+    monkeypatch.setattr(solvers, "_SAMPLE_TASKS", 4)
+    monkeypatch.setattr(solvers, "_BRACKET_SIGMAS", 0.0)
+    monkeypatch.setattr(solvers, "_BRACKET_MIN", 0)
+    for (p, c, b), w in zip(cases, wide):
+        narrow = solve_fast(p, c, b)
+        assert np.array_equal(narrow.choice, w.choice) and narrow.lam == w.lam
+        assert narrow.lp_bound == pytest.approx(w.lp_bound, rel=1e-12, abs=1e-12)
+
+
+def test_fast_lp_bound_is_the_lp_relaxation_optimum():
+    from scipy.optimize import linprog
+    from scipy.sparse import csr_matrix, vstack
+
+    rng = np.random.default_rng(13)
+    for it in range(150):
+        p, c, budget = degenerate_instance(rng, it % 6)
+        n, S = p.shape
+        assign = csr_matrix((np.ones(n * S), (np.repeat(np.arange(n), S), np.arange(n * S))), shape=(n, n * S))
+        res = linprog(-p.ravel(), A_ub=csr_matrix(c.ravel()[None]), b_ub=[budget], A_eq=assign, b_eq=np.ones(n),
+                      bounds=(0, 1), method="highs")
+        assert res.status == 0
+        sol = solve_fast(p, c, budget)
+        assert sol.lp_bound == pytest.approx(-res.fun, rel=1e-9, abs=1e-9), it
+        assert sol.objective <= sol.lp_bound + 1e-9
+
+
+def test_fast_budget_holds_in_float64_on_the_returned_assignment(monkeypatch):
+    # Decimal costs with decimal budgets: exact fills whose float64 sum lands an ulp either side
+    # of the budget, and the round-off slack of the decisions, must never leave the returned
+    # assignment over budget; the fix moves one task down at the least loss.
+    import concur.solvers as solvers
+    fixes = []
+    real_fix = solvers._downgrade_to_fit
+    monkeypatch.setattr(solvers, "_downgrade_to_fit",
+                        lambda prob, cost, chosen, budget, spans: fixes.append(chosen.total_cost() > budget)
+                        or real_fix(prob, cost, chosen, budget, spans))
+    rng = np.random.default_rng(7)
+    for _ in range(1200):
+        n, S = int(rng.integers(1, 80)), int(rng.integers(2, 8))
+        p, c = np.round(rng.random((n, S)), 2), np.round(rng.random((n, S)) * 10, 1)
+        lo, hi = min_feasible_budget(c), c.max(1).sum()
+        budget = max(lo, round(lo + rng.random() * (hi - lo), 1))
+        sol = solve_fast(p, c, budget)
+        assert c[np.arange(n), sol.choice].sum() <= budget
+        assert sol.cost == c[np.arange(n), sol.choice].sum() and sol.objective == p[np.arange(n), sol.choice].sum()
+        assert sol.lp_bound >= sol.objective - 1e-9
+        if n <= 6 and S <= 4:
+            assert sol.objective <= brute_force(p, c, budget) + 1e-9
+    assert sum(fixes) >= 3  # the slack did overshoot, and was fixed
+
+
+def test_fast_budget_holds_at_scale():
+    # With budget 5e6 the round-off slack is 5e-3 cost units: enough for the greedy fill to overshoot.
+    rng = np.random.default_rng(14)
+    n = 200_000
+    p, c = rng.random((n, 6)), rng.uniform(0.1, 50, (n, 6))
+    for per_task in (8.0, 13.0, 30.0):
+        sol = solve_fast(p, c, per_task * n)
+        assert c[np.arange(n), sol.choice].sum() <= per_task * n
+        assert 0 <= sol.gap < 1.0
+
+
+def test_fast_rejects_non_finite_and_accepts_overflowing_sums():
+    c = np.array([[1.0, 2.0], [1.0, 3.0]])
+    for bad in (np.nan, np.inf):
+        p = np.array([[0.5, bad], [0.1, 0.2]])
+        with pytest.raises(ConcurError, match="finite"):
+            solve_fast(p, c, 4.0)
+    huge = np.array([[1e308, 1.5e308], [1e308, 1.2e308]])  # finite entries whose sum overflows
+    with np.errstate(over="ignore"):  # the objective itself overflows
+        assert solve_fast(huge, c, 3.5).choice.tolist() == [1, 0]
