@@ -281,22 +281,28 @@ def _run_sums(x: np.ndarray) -> np.ndarray:
 
 
 class _Chosen:
-    """p and cost at each task's chosen column; totals are np.sum over these vectors, the
-    same float64 sums as cost[np.arange(n), choice].sum() on the returned assignment."""
+    """Cost at each task's chosen column; the total is np.sum over this vector, the same
+    float64 sum as cost[np.arange(n), choice].sum() on the returned assignment."""
 
     def __init__(self, prob: np.ndarray, cost: np.ndarray, choice: np.ndarray) -> None:
         self.prob, self.cost, self.choice = prob, cost, choice
-        self.p, self.c = np.zeros(len(choice)), np.zeros(len(choice))
+        self.c = np.zeros(len(choice))
 
     def update(self, tasks: np.ndarray) -> None:
-        self.p[tasks] = self.prob[tasks, self.choice[tasks]]
         self.c[tasks] = self.cost[tasks, self.choice[tasks]]
 
-    def objective(self) -> float:
-        return float(self.p.sum())
+    def p(self, lo: int, hi: int) -> np.ndarray:
+        return self.prob[lo:hi][np.arange(hi - lo), self.choice[lo:hi]]
 
     def total_cost(self) -> float:
         return float(self.c.sum())
+
+    def final_totals(self, spans) -> tuple[float, float]:
+        """(objective, cost) as np.sum over full vectors; reuses the cost vector for p (no more updates)."""
+        total_cost = self.total_cost()
+        for lo, hi in spans:
+            self.c[lo:hi] = self.p(lo, hi)
+        return float(self.c.sum()), total_cost
 
 
 def _block_hull(prob_rows: np.ndarray, cost_rows: np.ndarray):
@@ -328,7 +334,7 @@ def _lp_pass(prob, cost, spans, t_lo: float, t_hi: float, chosen: _Chosen) -> _P
         flat = pos.astype(np.intp) * b + np.arange(b)
         c_at, p_at = cs.ravel()[flat], ps.ravel()[flat]
         chosen.choice[lo:hi] = order.ravel()[flat]
-        chosen.p[lo:hi], chosen.c[lo:hi] = p_at, c_at
+        chosen.c[lo:hi] = c_at
         runs_spent.append(_run_sums(c_at - cs[0]))
         runs_gain.append(_run_sums(p_at - ps[0]))
         runs_p0.append(_run_sums(ps[0]))
@@ -408,14 +414,14 @@ def _downgrade_to_fit(prob, cost, chosen: _Chosen, budget: float, spans) -> None
         best = (np.inf, -1)  # least loss, then lowest task, then lowest column
         for lo, hi in spans:
             P, C = _columns(prob[lo:hi]), _columns(cost[lo:hi])
-            loss = np.where(C <= chosen.c[lo:hi] - excess, chosen.p[lo:hi] - P, np.inf).min(axis=0)
+            loss = np.where(C <= chosen.c[lo:hi] - excess, chosen.p(lo, hi) - P, np.inf).min(axis=0)
             at = int(loss.argmin())
             if loss[at] < best[0]:
                 best = (float(loss[at]), lo + at)
         i = best[1]
         if i < 0:
             return
-        cheaper = np.nonzero((cost[i] <= chosen.c[i] - excess) & (chosen.p[i] - prob[i] == best[0]))[0]
+        cheaper = np.nonzero((cost[i] <= chosen.c[i] - excess) & (chosen.p(i, i + 1)[0] - prob[i] == best[0]))[0]
         chosen.choice[i] = cheaper[0]
         chosen.update(np.array([i]))
 
@@ -449,7 +455,7 @@ def solve_fast(prob: np.ndarray, cost: np.ndarray, budget: float, block_tasks: i
         for k in range(1, S):
             np.minimum(m, cost[lo:hi, k], out=m)
     base_cost = float(cheapest.sum())  # exactly min_feasible_budget(cost)
-    del cheapest
+    del cheapest, m
     _raise_if_infeasible(base_cost, n, budget, "budget")
     tol = _tol(budget)
     residual = budget - base_cost  # the cheapest option is always the first hull vertex
@@ -554,7 +560,8 @@ def solve_fast(prob: np.ndarray, cost: np.ndarray, budget: float, block_tasks: i
         chosen.update(sub[o[:ntake]])
         cur_cost += float(add[:ntake].sum())
     _downgrade_to_fit(prob, cost, chosen, budget, spans)
-    sol = Solution(choice, chosen.objective(), chosen.total_cost(), lp_bound, "fast", False, lam)
+    objective, total_cost = chosen.final_totals(spans)
+    sol = Solution(choice, objective, total_cost, lp_bound, "fast", False, lam)
     sol.optimal = sol.gap is not None and sol.gap <= 1e-9 * max(1.0, abs(lp_bound))
     return sol
 
