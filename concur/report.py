@@ -366,8 +366,10 @@ METHOD_NOTES = """\
 def _predictor_levers(lv: dict[str, Any] | None) -> list[str]:
     """The table written by benchmarks/bench_predictor_levers.py (CONCUR variants on MMLU-Pro, one seed)."""
     if not lv:
-        return ["Predictor-setting levers: not measured in this work folder "
-                "(run `python benchmarks/bench_predictor_levers.py` before `make results`).", ""]
+        return ["Predictor-setting levers: not measured in this work folder (run "
+                "`python benchmarks/bench_predictor_levers.py` before `make results`; it takes hours). The last "
+                "measured table (schedule, task features, kNN blending, all-mpnet-base-v2, calibration, cost target, "
+                "checkpoint selection, on MMLU-Pro) is in this file's version at commit f3675e3.", ""]
     L = [f"CONCUR training and embedding variants on MMLU-Pro (`benchmarks/bench_predictor_levers.py`, run "
          f"{lv['date']}; one seed unless a seed is given; **choose on the val columns**, test for information). "
          "val/test AIQ are of the weighted sweep on that split's predictions; gain = hull accuracy at the best "
