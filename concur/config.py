@@ -76,6 +76,8 @@ SCHEMA: dict[str, Any] = {
         # residuals) turns it into the mean, so predicted budgets match realised spend
         "cost_smearing": ((bool,), True),
         "temperature_scaling": ((bool,), True),
+        # which part of the representation the predictors see: both (CONCUR), or one of them (an ablation)
+        "representation": ((str,), "both"),
         "device": ((str,), "auto"),
         # extra task columns beside the text embedding: "length", "subject" (concur/features.py)
         "task_features": ((list,), []),
@@ -117,6 +119,7 @@ TASK_FEATURES = ("length", "subject")
 CHOICES = {
     ("embedding", "dtype"): ("float32", "bfloat16"),
     ("predictor", "preset"): ("default", "reference"),
+    ("predictor", "representation"): ("both", "general", "task-specific"),
     ("predictor", "selection"): ("logloss", "accuracy"),
     ("predictor", "cost_target"): ("log", "standardize", "raw"),
     ("predictor", "task_features"): TASK_FEATURES,

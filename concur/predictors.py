@@ -5,6 +5,10 @@ Input = the frozen general-purpose text embeddings [g_task; g_model; g_decoding]
 task-specific part [E_model[m]; E_decoding[d]; W g_task]; then Linear -> ReLU -> Linear.
 The learned sizes (`emb_dim`, `hidden_dim`) are independent of the text-embedding size d,
 so 384-d MiniLM and 768-d encoders both work.
+
+`representation` ablates one part (the paper's Table 7): "general" keeps only [g_task; g_model;
+g_decoding], "task-specific" only [E_model; E_decoding; W g_task]; the other block's inputs are
+zero, so its first-layer weights never contribute (the layer keeps one layout for every variant).
 """
 from __future__ import annotations
 
@@ -12,6 +16,9 @@ import math
 
 import torch
 from torch import nn
+
+
+REPRESENTATIONS = ("both", "general", "task-specific")
 
 
 class StrategyNet(nn.Module):
@@ -22,9 +29,11 @@ class StrategyNet(nn.Module):
     """
 
     def __init__(self, text_dim: int, emb_dim: int, hidden_dim: int, softplus: bool = False,
-                 num_models: int = 1, num_decodings: int = 1) -> None:
+                 num_models: int = 1, num_decodings: int = 1, representation: str = "both") -> None:
         super().__init__()
-        self.text_dim, self.emb_dim = text_dim, emb_dim
+        if representation not in REPRESENTATIONS:
+            raise ValueError(f"representation must be one of {REPRESENTATIONS}, got {representation!r}")
+        self.text_dim, self.emb_dim, self.representation = text_dim, emb_dim, representation
         self.model_emb = nn.Embedding(num_models, emb_dim)
         self.decoding_emb = nn.Embedding(num_decodings, emb_dim)
         self.task_proj = nn.Linear(text_dim, emb_dim)
@@ -43,19 +52,24 @@ class StrategyNet(nn.Module):
             model_ids = torch.zeros(n, dtype=torch.long, device=g_task.device)
         if decoding_ids is None:
             decoding_ids = torch.zeros(n, dtype=torch.long, device=g_task.device)
-        x = torch.cat([g_task, g_model.expand(n, -1), g_decoding.expand(n, -1),
-                       self.model_emb(model_ids), self.decoding_emb(decoding_ids), self.task_proj(g_task)], dim=1)
-        return self.out(self.mlp(x)).squeeze(1)
+        general = [g_task, g_model.expand(n, -1), g_decoding.expand(n, -1)]
+        specific = [self.model_emb(model_ids), self.decoding_emb(decoding_ids), self.task_proj(g_task)]
+        if self.representation == "general":
+            specific = [torch.zeros_like(t) for t in specific]
+        elif self.representation == "task-specific":
+            general = [torch.zeros_like(t) for t in general]
+        return self.out(self.mlp(torch.cat(general + specific, dim=1))).squeeze(1)
 
 
-def accuracy_classifier(text_dim: int, emb_dim: int, hidden_dim: int) -> StrategyNet:
+def accuracy_classifier(text_dim: int, emb_dim: int, hidden_dim: int, representation: str = "both") -> StrategyNet:
     """Outputs the logit of P(correct)."""
-    return StrategyNet(text_dim, emb_dim, hidden_dim, softplus=False)
+    return StrategyNet(text_dim, emb_dim, hidden_dim, softplus=False, representation=representation)
 
 
-def cost_regressor(text_dim: int, emb_dim: int, hidden_dim: int, cost_target: str) -> StrategyNet:
+def cost_regressor(text_dim: int, emb_dim: int, hidden_dim: int, cost_target: str,
+                   representation: str = "both") -> StrategyNet:
     """Outputs the cost in the training target space (concur/cost_scaling.py)."""
-    return StrategyNet(text_dim, emb_dim, hidden_dim, softplus=cost_target == "raw")
+    return StrategyNet(text_dim, emb_dim, hidden_dim, softplus=cost_target == "raw", representation=representation)
 
 
 def constant_classifier(net: StrategyNet, prob: float) -> StrategyNet:

@@ -120,12 +120,24 @@ class StackedNets(nn.Module):
         self.w2 = stack(lambda n: n.mlp[2].weight[0])  # (k, h)
         self.b2 = stack(lambda n: n.mlp[2].bias)  # (k, 1)
         self.softplus = [isinstance(n.out, nn.Softplus) for n in nets]
+        self.representation = nets[0].representation  # the same for every slice
 
     def forward(self, x: torch.Tensor, g_model: torch.Tensor, g_decoding: torch.Tensor) -> torch.Tensor:
         """(k, n) outputs, one row per network."""
         n, d = x.shape
         k, h = self.b1.shape
         e = self.proj_b.shape[1]
+        if self.representation != "both":  # an ablation: only one part's blocks (StrategyNet zeroes the other's inputs)
+            general = self.representation == "general"
+            if general:
+                per_row = (x @ self.w1_task.reshape(k * h, d).T).view(n, k, h).transpose(0, 1)
+                const = self.b1 + self.w1_const @ torch.cat([g_model, g_decoding])
+            else:
+                proj = (x @ self.proj_w.reshape(k * e, d).T + self.proj_b.reshape(k * e)).view(n, k, e).transpose(0, 1)
+                per_row = torch.bmm(proj, self.w1_proj.transpose(1, 2))
+                const = self.b1 + torch.bmm(self.w1_emb, torch.cat([self.model_emb, self.decoding_emb],
+                                                                    dim=1).unsqueeze(2)).squeeze(2)
+            return self._head(torch.relu(per_row + const.unsqueeze(1)))
         # per-row parts: one matmul for all slices (x is shared)
         xt = (x @ self.w1_task.reshape(k * h, d).T).view(n, k, h).transpose(0, 1)  # (k, n, h)
         proj = (x @ self.proj_w.reshape(k * e, d).T + self.proj_b.reshape(k * e)).view(n, k, e).transpose(0, 1)
@@ -133,6 +145,9 @@ class StackedNets(nn.Module):
         const = self.b1 + self.w1_const @ torch.cat([g_model, g_decoding]) \
             + torch.bmm(self.w1_emb, torch.cat([self.model_emb, self.decoding_emb], dim=1).unsqueeze(2)).squeeze(2)
         hidden = torch.relu(xt + torch.bmm(proj, self.w1_proj.transpose(1, 2)) + const.unsqueeze(1))
+        return self._head(hidden)
+
+    def _head(self, hidden: torch.Tensor) -> torch.Tensor:
         out = torch.bmm(hidden, self.w2.unsqueeze(2)).squeeze(2) + self.b2  # (k, n)
         if any(self.softplus):
             out = torch.stack([nn.functional.softplus(o) if sp else o for o, sp in zip(out, self.softplus)])
@@ -208,8 +223,9 @@ def _fit(data: StrategyData, pcfg: dict[str, Any], seed: int, device: torch.devi
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     d = data.train_x.shape[1]
-    cls_net = accuracy_classifier(d, pcfg["emb_dim"], pcfg["hidden_dim"])
-    reg_net = cost_regressor(d, pcfg["emb_dim"], pcfg["hidden_dim"], pcfg["cost_target"])
+    rep = pcfg.get("representation", "both")
+    cls_net = accuracy_classifier(d, pcfg["emb_dim"], pcfg["hidden_dim"], rep)
+    reg_net = cost_regressor(d, pcfg["emb_dim"], pcfg["hidden_dim"], pcfg["cost_target"], rep)
     scaling = CostScaling.fit(pcfg["cost_target"], data.train_c)
 
     constant_prob = None

@@ -157,3 +157,33 @@ def test_training_job_never_reads_test_data(tmp_path, monkeypatch):
     monkeypatch.setattr(concur.data, "read_outcome_csv", real)
     train_router(cfg, "concur", ["all"], force=True, log=lambda m: None, progress=False)
     assert before == saved()
+
+
+@pytest.mark.parametrize("rep", ["general", "task-specific"])
+def test_representation_ablation_uses_only_its_part(rep):
+    d = 12
+    net = StrategyNet(d, 6, 5, representation=rep)
+    x, gm, gd = torch.randn(7, d), torch.randn(d), torch.randn(d)
+    before = net(x, gm, gd)
+    with torch.no_grad():
+        if rep == "general":  # the task-specific part must not matter
+            net.task_proj.weight.normal_()
+            net.model_emb.weight.normal_()
+            after = net(x, gm, gd)
+        else:  # the general vectors must not matter, only W g_task
+            after = net(x, gm * 5, -gd)
+    torch.testing.assert_close(before, after)
+    stacked = StackedNets([net, StrategyNet(d, 6, 5, softplus=True, representation=rep)])
+    torch.testing.assert_close(stacked(x, gm, gd)[0], net(x, gm, gd), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError):
+        StrategyNet(d, 6, 5, representation="neither")
+
+
+def test_ablation_trains_and_differs_from_the_full_model():
+    data = synthetic()
+    full = fit_strategy(data, pcfg(epochs=6), seed=5, device=CPU)
+    gen = fit_strategy(data, pcfg(epochs=6, representation="general"), seed=5, device=CPU)
+    assert gen.cls_net.representation == "general"
+    p_full = forward_all(full.cls_net, data.val_x, data.g_model, data.g_decoding, CPU)
+    p_gen = forward_all(gen.cls_net, data.val_x, data.g_model, data.g_decoding, CPU)
+    assert not np.allclose(p_full, p_gen)

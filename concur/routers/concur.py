@@ -40,13 +40,15 @@ class ConcurRouter(Router):
     modular = True
     defaults = {k: v[1] for k, v in SCHEMA["predictor"].items()}
     choices = {"selection": ("logloss", "accuracy"), "cost_target": ("log", "standardize", "raw"),
-               "preset": ("default", "reference")}
+               "preset": ("default", "reference"), "representation": ("both", "general", "task-specific")}
     unlearned = ("device", "preset")
 
     def learned_settings(self) -> dict[str, Any]:
         out = super().learned_settings()
         if not out.get("task_features"):  # the columns are in the embedding hash anyway
             out.pop("task_features", None)
+        if out.get("representation") == "both":  # the default layout, as before the ablation setting existed
+            out.pop("representation", None)
         return out
 
     # reference file layout, in the predictor folder itself
@@ -83,6 +85,7 @@ class ConcurRouter(Router):
 
     def save_part(self, state: ConcurPart) -> tuple[dict[str, Any], dict[str, Any]]:
         meta = {"emb_dim": state.cls_net.emb_dim, "hidden_dim": state.cls_net.mlp[0].out_features,
+                "representation": state.cls_net.representation,
                 "text_dim": state.cls_net.text_dim, "temperature": state.temperature,
                 "cost_scaling": state.scaling.to_json(), **state.info}
         return {"cls": state.cls_net.state_dict(), "reg": state.reg_net.state_dict()}, meta
@@ -91,7 +94,8 @@ class ConcurRouter(Router):
                   strategies: list[str]) -> ConcurPart:
         scaling = CostScaling.from_json(meta["cost_scaling"])
         d, e, h = int(meta["text_dim"]), int(meta["emb_dim"]), int(meta["hidden_dim"])
-        cls_net, reg_net = accuracy_classifier(d, e, h), cost_regressor(d, e, h, scaling.kind)
+        rep = meta.get("representation", "both")
+        cls_net, reg_net = accuracy_classifier(d, e, h, rep), cost_regressor(d, e, h, scaling.kind, rep)
         try:
             cls_net.load_state_dict(tensors["cls"])
             reg_net.load_state_dict(tensors["reg"])
