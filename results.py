@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parent
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from concur.experiments import DATASETS
+    from concur.results_data import DATASETS, OOD
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data_root", default=None,
@@ -38,8 +38,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "(default: $CONCUR_SHARED_DATA, else <repo>/../shared/data)")
     p.add_argument("--work_dir", default=str(REPO / "results_work"), help="intermediate files (default: %(default)s)")
     p.add_argument("--docs_dir", default=str(REPO / "docs"), help="where RESULTS.md and the PNGs go (default: %(default)s)")
-    p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS),
-                   help="data sets to run (default: all)")
+    p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS) + list(OOD),
+                   help="data sets to run (default: all); the out-of-distribution re-splits of each chosen data set "
+                        f"({', '.join(OOD)}) run after it unless --no_ood")
+    p.add_argument("--no_ood", action="store_true", help="skip the out-of-distribution re-splits")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="predictor training seeds (default: 0 1 2)")
     p.add_argument("--n_boot", type=int, default=1000, help="bootstrap resamples of the test tasks (default: %(default)s)")
     p.add_argument("--workers", type=int, default=2, help="processes training seeds in parallel (default: %(default)s)")
@@ -56,13 +58,22 @@ def parse_args(argv=None) -> argparse.Namespace:
 @cli_main
 def main(argv=None) -> None:
     args = parse_args(argv)
-    from concur.experiments import DATASETS, Settings, run_dataset
+    from concur.experiments import Settings, run_dataset
+    from concur.results_data import DATASETS, OOD
     from concur.importers import default_data_root
     from concur.report import git_commit, render
 
     data_root = Path(args.data_root) if args.data_root else default_data_root()
     subdirs = {"mmlu_pro": "mmlu_pro", "routerbench": "routerbench_zs", "routellm_mmlu": "routellm_mmlu"}
-    missing = [str(data_root / subdirs[d]) for d in args.datasets if not (data_root / subdirs[d]).is_dir()]
+    base = [d for d in args.datasets if d in DATASETS]
+    names = base + [o for o, spec in OOD.items()
+                    if o in args.datasets or (not args.no_ood and spec["base"] in base and o not in args.datasets)]
+    orphans = [o for o in names if o in OOD and OOD[o]["base"] not in base
+               and not (Path(args.work_dir) / OOD[o]["base"] / "data" / "import_record.json").is_file()]
+    if orphans:
+        raise ConcurError(f"--datasets: {orphans[0]} is a re-split of {OOD[orphans[0]]['base']}, which is neither "
+                          "chosen nor imported in the work folder yet")
+    missing = [str(data_root / subdirs[d]) for d in base if not (data_root / subdirs[d]).is_dir()]
     if missing:
         raise ConcurError(f"{missing[0]}: shared data folder not found; set CONCUR_SHARED_DATA or pass --data_root "
                           "(the results need the real outcome data)")
@@ -83,9 +94,9 @@ def main(argv=None) -> None:
                         workers=args.workers, embedding={"dtype": args.dtype, "max_seq_length": args.max_seq_length},
                         routers=routers)
     results = []
-    for name in args.datasets:
+    for name in names:
         t = time.perf_counter()
-        print(f"== {name}: {DATASETS[name]['title']}", flush=True)
+        print(f"== {name}: {(DATASETS.get(name) or OOD[name])['title']}", flush=True)
         results.append(run_dataset(name, settings, log=lambda m: print(m, flush=True)))
         r = results[-1]["curves"]["routers"]
         print(f"== {name} done in {time.perf_counter() - t:.0f}s: AIQ " +

@@ -21,8 +21,8 @@ import torch
 from .continual import run_continual
 from .data import load_dataset
 from .io import read_json, write_json_atomic
-from .results_data import DATASETS, embed_dataset, prepare_dataset
-from .results_routers import job_config, run_routers
+from .results_data import DATASETS, OOD, derive_ood, embed_dataset, prepare_dataset
+from .results_routers import VARIANTS, job_config, run_routers
 from .results_stats import budget_levels, budgets_table, evaluate_curves, matched_spend, weak_strong
 from .routers import REGISTRY, router_class
 from .pred_files import load_predictions
@@ -63,6 +63,9 @@ class Settings:
     router_settings: dict[str, dict[str, Any]] = field(default_factory=lambda: {
         "rtr": {"hidden_dim": 256, "emb_dim": 64, "batch_size": 512, "eval_every": 1, "patience": 4}})
     import_kwargs: dict[str, Any] = field(default_factory=dict)  # extra prepare() kwargs (tests)
+    variants: list[str] = field(default_factory=lambda: list(VARIANTS))  # settings variants (first seed)
+    # the out-of-distribution data sets (first seed; no budgets, continual or variants)
+    ood_routers: tuple[str, ...] = ("concur", "knn", "shared", "ensemble", "routellm-mf", "embedllm", "rtr")
 
     def overrides(self) -> dict[str, Any]:
         return {"embedding": dict(self.embedding), "predictor": dict(self.predictor),
@@ -70,20 +73,28 @@ class Settings:
 
 
 def run_dataset(name: str, settings: Settings, log: Log = print, spec: dict[str, Any] | None = None) -> dict[str, Any]:
-    spec = spec or DATASETS[name]
+    ood = name in OOD and spec is None
+    spec = spec or (OOD[name] if ood else DATASETS[name])
     timings: dict[str, float] = {}
     settings.work_root = Path(settings.work_root).resolve()  # configs resolve relative paths against data/
     work = settings.work_root / name
     overrides = settings.overrides()
-    data_dir, timings["import"], import_status = prepare_dataset(name, settings.work_root, settings.data_root,
-                                                                 settings.import_kwargs, log, spec)
+    t = time.perf_counter()
+    if ood:
+        data_dir, import_status = derive_ood(name, settings.work_root, log)
+    else:
+        data_dir, _, import_status = prepare_dataset(name, settings.work_root, settings.data_root,
+                                                     settings.import_kwargs, log, spec)
+    timings["import"] = time.perf_counter() - t
     cfg0 = job_config(data_dir, work, settings.seeds[0], "concur", overrides)
     timings["embed"], emb_status = embed_dataset(cfg0, log)
     log(f"[{name}] embeddings: {emb_status} ({timings['embed']:.1f}s)")
 
     t = time.perf_counter()
-    runs = run_routers(settings.routers, data_dir, work, settings.seeds, overrides, settings.workers,
-                       settings.single_seed)
+    names = [n for n in settings.routers if not ood or n in settings.ood_routers]
+    seeds = (settings.seeds[0],) if ood else settings.seeds
+    runs = run_routers(names, data_dir, work, seeds, overrides, settings.workers, settings.single_seed,
+                       [] if ood else [v for v in settings.variants if VARIANTS[v][0] in names])
     timings["routers"] = time.perf_counter() - t
     for r in runs.values():
         trained = [j for j in r.jobs if j["trained"]]
@@ -98,14 +109,21 @@ def run_dataset(name: str, settings: Settings, log: Log = print, spec: dict[str,
     weights = weight_grid(size=settings.n_weights)
     res: dict[str, Any] = {"name": name, "title": spec["title"], "cost_unit": cfg0.cost_unit,
                            "import_info": read_json(data_dir / "import_info.json"), "import_status": import_status,
-                           "embedding_status": emb_status, "seeds": list(settings.seeds),
-                           "routers": {n: {"seeds": r.seeds, "jobs": r.jobs, "modular": router_class(n).modular,
-                                           "summary": router_class(n).summary} for n, r in runs.items()},
+                           "embedding_status": emb_status, "seeds": list(seeds), "ood": ood,
+                           "routers": {n: {"seeds": r.seeds, "jobs": r.jobs, "base": _base(n),
+                                           "modular": router_class(_base(n)).modular,
+                                           "summary": router_class(_base(n)).summary} for n, r in runs.items()},
                            "n_weights": len(weights), "n_boot": settings.n_boot,
                            "split_sizes": {s: int(len(ds.splits[s].question_ids)) for s in ("train", "val", "test")}}
     res["curves"] = evaluate_curves(list(runs), test_sets, val_sets, weights, settings.n_boot, settings.boot_seed)
     if len(pool) == 2:
         res["weak_strong"] = weak_strong(list(runs), test_sets)
+    if ood:
+        timings["evaluate"] = time.perf_counter() - t
+        res["timings"] = timings
+        res = _jsonable(res)
+        write_json_atomic(work / "results.json", res)
+        return res
     train_cost = np.nanmean(ds.train.cost, axis=0)
     levels = budget_levels(train_cost, settings.n_budgets)
     budget_names = [n for n in settings.budget_routers if n in runs]
@@ -118,7 +136,7 @@ def run_dataset(name: str, settings: Settings, log: Log = print, spec: dict[str,
     timings["evaluate"] = time.perf_counter() - t
     names = settings.continual_routers
     if names is None:
-        names = [n for n in runs if not getattr(router_class(n), "composite", False)]
+        names = [n for n in runs if n in REGISTRY and not getattr(router_class(n), "composite", False)]
     if spec.get("continual") and names:
         t = time.perf_counter()
         cont = run_continual(data_dir, work, settings.seeds[0], pool, train_cost, names, overrides, log)
@@ -134,6 +152,11 @@ def run_dataset(name: str, settings: Settings, log: Log = print, spec: dict[str,
     res = _jsonable(res)
     write_json_atomic(work / "results.json", res)
     return res
+
+
+def _base(label: str) -> str:
+    """The registered router behind a run label (itself, or a settings variant's router)."""
+    return VARIANTS[label][0] if label in VARIANTS else label
 
 
 def cost_bias(cfg, name: str, pool: list[str]) -> list[dict[str, Any]]:

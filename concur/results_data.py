@@ -28,6 +28,20 @@ DATASETS: dict[str, dict[str, Any]] = {
                       "continual": False},
 }
 DATASET_FILES = ("task.json", "strategies.json", "train.csv", "val.csv", "test.csv", "config.yml", "import_info.json")
+EMBEDDING_FILES = ("task_embeddings.pt", "task_embeddings.pt.meta.json", "strategy_embeddings.pt",
+                   "strategy_embeddings.pt.meta.json")
+
+# Out-of-distribution data sets: an in-distribution import re-split so that the test tasks come from sources
+# the routers never trained on (the paper's OOD setting). name -> (base data set, title, test rule, rule text)
+OOD: dict[str, dict[str, Any]] = {
+    "mmlu_pro_ood": {"base": "mmlu_pro", "field": "src", "test": lambda v: not str(v).startswith("ori_mmlu"),
+                     "title": "MMLU-Pro OOD: train/validate on questions from the original MMLU, test on those "
+                              "MMLU-Pro added from other sources (its `src` field)"},
+    **{f"routerbench_ood_{b.replace('-', '_')}": {
+        "base": "routerbench", "field": "subject", "test": (lambda b: lambda v: v == b)(b),
+        "title": f"RouterBench OOD: train/validate on the other two benchmarks, test on {b} (leave one out)"}
+       for b in ("arc-challenge", "mbpp", "winogrande")},
+}
 
 
 def _source_listing(data_root: Path, source: str) -> list[list[Any]]:
@@ -88,3 +102,72 @@ def embed_dataset(cfg: Config, log: Log) -> tuple[float, dict[str, str]]:
     t = time.perf_counter()
     status = embed_all(cfg, load_tasks(cfg.task_path), load_strategies(cfg.strategy_path), progress=False, log=log)
     return time.perf_counter() - t, status
+
+
+def derive_ood(name: str, work_root: Path, log: Log) -> tuple[Path, str]:
+    """The OOD re-split of an imported data set (OOD[name]) in <work>/<name>/data, reused while current.
+
+    Test = the base's tasks (any split) whose `field` satisfies the rule; validation = a seeded share of
+    the other tasks (stratified by subject) keeping the base import's train:validation ratio; train = the
+    rest. Task texts are unchanged, so the base's embedding files are copied, not recomputed.
+    """
+    import os
+    import shutil
+    import tempfile
+
+    import numpy as np
+    import pandas as pd
+
+    from .data import load_dataset, load_tasks
+    from .importers import split_by_task
+    from .io import read_json, write_json_atomic
+
+    spec = OOD[name]
+    base = Path(work_root) / spec["base"] / "data"
+    data_dir = Path(work_root) / name / "data"
+    record = data_dir / "import_record.json"
+    base_rec, why = cache.read_record(base / "import_record.json")
+    if base_rec is None:
+        raise FileNotFoundError(f"{base}: derive {name} after importing {spec['base']} ({why})")
+    emb_recs = {f: cache.read_record(base / f)[0] for f in EMBEDDING_FILES if f.endswith(".meta.json")}
+    fp = cache.fingerprint({"base": base_rec["fingerprint"], "rule": name, "seed": 0,
+                            "embeddings": {k: (v or {}).get("fingerprint") for k, v in emb_recs.items()}})
+    if cache.check(record, fp).current:
+        return data_dir, "reused"
+    task_set = load_tasks(base / "task.json")
+    tasks = task_set.records
+    info = read_json(base / "import_info.json")
+    rows = pd.concat([pd.read_csv(base / f"{s}.csv", dtype={"question_id": str}) for s in ("train", "val", "test")],
+                     ignore_index=True)
+    qids = list(task_set.ids)
+    is_test = np.array([bool(spec["test"](t.get(spec["field"]))) for t in tasks])
+    tc = info.get("tasks", {})
+    val_share = tc.get("val", 1) / max(1, tc.get("train", 9) + tc.get("val", 1))
+    rest = [q for q, t in zip(qids, is_test) if not t]
+    groups = [str(t.get("subject", "")) for t, te in zip(tasks, is_test) if not te]
+    split = dict(zip(rest, split_by_task(rest, val_share, 0.0, 0, groups)))
+    split.update({q: "test" for q, te in zip(qids, is_test) if te})
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=data_dir.parent))
+    try:
+        os.chmod(tmp, 0o755)
+        for f in ("task.json", "strategies.json", "config.yml", *EMBEDDING_FILES):
+            shutil.copy2(base / f, tmp / f)
+        which = rows["question_id"].map(split)
+        for s in ("train", "val", "test"):
+            rows[which == s].to_csv(tmp / f"{s}.csv", index=False)
+        counts = {s: int(sum(v == s for v in split.values())) for s in ("train", "val", "test")}
+        write_json_atomic(tmp / "import_info.json", {**info, "tasks": counts, "derived_from": spec["base"],
+                                                     "ood_rule": spec["title"]})
+        from .config import load_config
+
+        load_dataset(load_config(tmp / "config.yml"))  # validate before it replaces anything
+        if data_dir.exists():
+            shutil.rmtree(data_dir)
+        os.replace(tmp, data_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    cache.commit(record, fp, [data_dir / f for f in DATASET_FILES], source=f"{spec['base']} (OOD re-split)")
+    log(f"[{name}] derived from {spec['base']}: train {counts['train']}, val {counts['val']}, test {counts['test']}")
+    return data_dir, "derived"

@@ -72,6 +72,9 @@ def evaluate_curves(names: list[str], test_sets: dict[str, list[Predictions]], v
                            "singles": [{"name": s, "accuracy": float(single_acc[j]), "cost": float(single_cost[j]),
                                         "val_accuracy": float(np.nanmean(first_val.label[:, j]))}
                                        for j, s in enumerate(first.strategies)],
+                           "best_single_point": {"accuracy": float(single_acc[best]), "cost": float(single_cost[best]),
+                                                 "accuracy_ci": curves.interval(b_acc[:, best]),
+                                                 "cost_ci": curves.interval(b_cost[:, best])},
                            "routers": {}, "curves": {}}
     singles_point, singles_boot = metrics_of(first.label.T, first.cost.T)
     oracle_choice_w = route_weighted(first.label, first.cost, weights)
@@ -87,6 +90,7 @@ def evaluate_curves(names: list[str], test_sets: dict[str, list[Predictions]], v
         out["routers"][name] = _summ(pt, bt, 1)
         out["curves"][name] = _curve(cpts, apts, (single_cost[lo_j], single_acc[lo_j]))
     boot_aiq: dict[str, np.ndarray] = {}
+    op_boot: dict[str, np.ndarray] = {}  # accuracy at the validation-chosen operating point, per resample
     for name in names:
         per_seed_pt, per_seed_bt, ops = [], [], []
         for k, (test, val) in enumerate(zip(test_sets[name], val_sets[name])):
@@ -114,7 +118,8 @@ def evaluate_curves(names: list[str], test_sets: dict[str, list[Predictions]], v
         boot_aiq[name] = bt["aiq"]
         summ["per_seed"] = per_seed_pt
         summ["gap_recovered"] = curves.gap_recovered(pt["aiq"], singles_point["aiq"], ceil_point["aiq"])
-        boot_gap = (bt["aiq"] - singles_boot["aiq"]) / (ceil_boot["aiq"] - singles_boot["aiq"])
+        with np.errstate(invalid="ignore", divide="ignore"):  # a resample without a gap: NaN, left out of the interval
+            boot_gap = (bt["aiq"] - singles_boot["aiq"]) / (ceil_boot["aiq"] - singles_boot["aiq"])
         summ["gap_recovered_ci"] = curves.interval(boot_gap)
         op_gain = np.mean([o["boot_gain"] for o in ops], axis=0)
         summ["operating_point"] = {
@@ -127,8 +132,16 @@ def evaluate_curves(names: list[str], test_sets: dict[str, list[Predictions]], v
             "gain_ci": curves.interval(op_gain),
             "val_accuracy": float(np.mean([o["val_accuracy"] for o in ops])),
             "val_cost": float(np.mean([o["val_cost"] for o in ops])),
+            "per_seed": [{"accuracy": o["accuracy"], "cost": o["cost"]} for o in ops],
         }
         out["routers"][name] = summ
+        op_boot[name] = np.mean([o["boot_acc"] for o in ops], axis=0)
+    # paired differences at the operating point with CONCUR (the paper's comparison)
+    if "concur" in op_boot:
+        for name, b in op_boot.items():
+            r = out["routers"][name]["operating_point"]
+            r["accuracy_minus_concur"] = r["accuracy"] - out["routers"]["concur"]["operating_point"]["accuracy"]
+            r["accuracy_minus_concur_ci"] = curves.interval(b - op_boot["concur"])
     # paired differences with kNN: every router is resampled on the same test tasks (one `counts`)
     if "knn" in boot_aiq:
         for name, b in boot_aiq.items():

@@ -2,11 +2,13 @@
 and results.py's refusal without the shared data."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
@@ -38,7 +40,7 @@ FAST = {"shared": {"epochs": 3, "hidden_dim": 16}, "routellm-mf": {"epochs": 3, 
         "embedllm": {"epochs": 3, "dim": 8}, "rtr": {"epochs": 3, "hidden_dim": 16, "emb_dim": 8}}
 
 
-def test_orchestration_on_synthetic_data(tmp_path):
+def test_orchestration_on_synthetic_data(tmp_path, monkeypatch):
     from concur.results_data import prepare_dataset
     from concur.routers import REGISTRY, router_class
 
@@ -54,7 +56,8 @@ def test_orchestration_on_synthetic_data(tmp_path):
     assert res["import_status"] == "reused" and res["embedding_status"] == {"task": "up to date", "strategy": "up to date"}
     pool = res["curves"]["strategies"]
     routers = res["curves"]["routers"]
-    assert [n for n in routers if n not in ("singles hull", "oracle-probability ceiling")] == list(REGISTRY)
+    assert [n for n in routers if n not in ("singles hull", "oracle-probability ceiling")] == \
+        list(REGISTRY) + ["concur (general only)", "concur (task-specific only)"]
     for name in REGISTRY:  # every registered router ran (stochastic ones at both seeds) and wrote its files
         seeds = (0, 1) if router_class(name).stochastic and name not in settings.single_seed else (0,)
         assert res["routers"][name]["seeds"] == list(seeds)
@@ -108,6 +111,22 @@ def test_orchestration_on_synthetic_data(tmp_path):
     for r in ms["rows"]:
         lo, hi = r["global_minus_local_ci"]
         assert lo - 1e-9 <= hi and r["global"]["accuracy_ci"][0] <= r["global"]["accuracy_ci"][1]
+    # the representation ablation ran beside CONCUR (first seed)
+    for label in ("concur (general only)", "concur (task-specific only)"):
+        assert routers[label]["n_seeds"] == 1 and res["routers"][label]["base"] == "concur"
+    # an out-of-distribution re-split of the same import: one subject held out for test
+    from concur import results_data
+
+    subject = json.loads((data_dir / "task.json").read_text())[0]["subject"]
+    monkeypatch.setitem(results_data.OOD, "demo_ood", {"base": "demo", "field": "subject", "test": lambda v: v == subject,
+                                                       "title": "demo, one subject held out"})
+    ood = experiments.run_dataset("demo_ood", settings, log=lambda m: None)
+    assert ood["ood"] and ood["import_status"] == "derived" and set(ood["routers"]) == set(settings.ood_routers)
+    test_tasks = pd.read_csv(work / "demo_ood" / "data" / "test.csv").question_id.unique()
+    records = {str(t["question_id"]) if "question_id" in t else str(i): t
+               for i, t in enumerate(json.loads((data_dir / "task.json").read_text()))}
+    assert {records[str(q)]["subject"] for q in test_tasks} == {subject}
+    assert ood["embedding_status"] == {"task": "up to date", "strategy": "up to date"}  # copied, not recomputed
     # a rerun reuses everything (nothing is retrained)
     res2 = experiments.run_dataset("demo", settings, log=lambda m: None, spec=DEMO)
     assert all(job["trained"] == [] for r in res2["routers"].values() for job in r["jobs"])
@@ -115,8 +134,12 @@ def test_orchestration_on_synthetic_data(tmp_path):
     assert read_json(work / "demo" / "results.json")["name"] == "demo"
     meta = {"commit": "test", "date": "today", "runtime_s": 1.0, "machine": "test", "cached_note": "",
             "seeds": [0, 1], "boot_seed": 1, "embedding_model": "fake", "embedding": EMB, "data_root": "none"}
-    md = render([res2], meta, tmp_path / "docs")
+    md = render([res2, ood], meta, tmp_path / "docs")
     text = md.read_text()
+    for heading in ("Table 2 shape", "Out of distribution", "Table 4 shape", "Table 5 shape", "Table 7 shape",
+                    "What reproduces"):
+        assert heading in text, heading
+    assert "| concur | " in text.split("Table 2 shape")[1]
     assert "## synthetic demo" in text and "Continual routing" in text and "nan" not in text.lower().split("definitions")[0]
     for name in REGISTRY:
         assert f"| {name} |" in text and f"`{name}`" in text
