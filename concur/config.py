@@ -6,6 +6,7 @@ types raise ConcurError naming the key, so a typo never silently falls back to a
 from __future__ import annotations
 
 import copy
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -227,6 +228,14 @@ def parse_config(raw: Any, base_dir: str | os.PathLike, source: str = "config") 
         bad = [s for s in cfg.strategies if not isinstance(s, str) or s.count("_") != 1]
         if bad:
             raise ConcurError(f"{source}: config key 'strategies': entries must be '<model>_<decoding>' strings, got {bad[0]!r}")
+        from .data import check_name
+
+        for entry in cfg.strategies:
+            for kind, name in zip(("model", "decoding"), entry.split("_")):
+                problem = check_name(name)
+                if problem:
+                    raise ConcurError(f"{source}: config key 'strategies': entry {entry!r}: {kind} name {name!r} {problem}")
+    _check_numbers(cfg, source)
     for key in ("batch_size",):
         if cfg.embedding[key] <= 0:
             raise ConcurError(f"{source}: config key 'embedding.{key}' must be positive")
@@ -241,6 +250,76 @@ def parse_config(raw: Any, base_dir: str | os.PathLike, source: str = "config") 
     cfg.update(paths)
     cfg["_config_path"] = None
     return cfg
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# Ranges of numeric settings, by key, wherever they appear (the predictor section and routers.<name>):
+# (test, what the message says). A numeric setting not listed must still be finite.
+NUMBER_RULES: dict[str, tuple[Any, str]] = {
+    **{k: (lambda v: _finite(v) and v >= 1, "a whole number >= 1")
+       for k in ("dim", "emb_dim", "hidden_dim", "batch_size", "epochs", "eval_every", "patience")},
+    "lr": (lambda v: _finite(v) and v > 0, "a finite number > 0"),
+    **{k: (lambda v: _finite(v) and v >= 0, "a finite number >= 0") for k in ("weight_decay", "noise", "smoothing")},
+    "grid_step": (lambda v: _finite(v) and 0 < v <= 1, "a finite number in (0, 1]"),
+}
+SEED_MAX = 2**32 - 1
+
+
+def _number_error(source: str, key: str, what: str, value: Any) -> ConcurError:
+    return ConcurError(f"{source}: config key '{key}' must be {what}, got {value!r}")
+
+
+def _check_numbers(cfg: Config, source: str) -> None:
+    """Every number in range and finite (NaN, inf and negatives never reach a solver or a trainer)."""
+    if not 0 <= cfg.seed <= SEED_MAX:
+        raise _number_error(source, "seed", f"an integer in [0, {SEED_MAX}]", cfg.seed)
+    emb = cfg.embedding
+    if emb.max_seq_length is not None and emb.max_seq_length < 1:
+        raise _number_error(source, "embedding.max_seq_length", "null or a whole number >= 1", emb.max_seq_length)
+    rt = cfg.routing
+    if not (_finite(rt.milp_time_limit) and rt.milp_time_limit > 0):
+        raise _number_error(source, "routing.milp_time_limit", "a finite number of seconds > 0", rt.milp_time_limit)
+    if rt.exact_max_tasks < 0:
+        raise _number_error(source, "routing.exact_max_tasks", "a whole number >= 0", rt.exact_max_tasks)
+    if rt.weights is not None and not all(_finite(w) and 0 <= w <= 1 for w in rt.weights):
+        raise _number_error(source, "routing.weights", "a list of finite numbers in [0, 1]", rt.weights)
+    col = cfg.collect
+    if not (_finite(col.temperature) and col.temperature >= 0):
+        raise _number_error(source, "collect.temperature", "a finite number >= 0 (0 = greedy)", col.temperature)
+    if not (_finite(col.gpu_memory_utilization) and 0 < col.gpu_memory_utilization <= 1):
+        raise _number_error(source, "collect.gpu_memory_utilization", "a number in (0, 1]", col.gpu_memory_utilization)
+    if col.tensor_parallel_size < 1:
+        raise _number_error(source, "collect.tensor_parallel_size", "a whole number >= 1", col.tensor_parallel_size)
+    if col.batch_size is not None and col.batch_size < 1:
+        raise _number_error(source, "collect.batch_size", "null or a whole number >= 1", col.batch_size)
+    tokens = col.max_new_tokens
+    values = list(tokens.values()) if isinstance(tokens, dict) else [] if tokens is None else [tokens]
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values):
+        raise _number_error(source, "collect.max_new_tokens", "null, a whole number >= 1, or a mapping of "
+                            "decoding -> whole number >= 1", tokens)
+    fr = col.split_fractions
+    if len(fr) != 3 or not all(_finite(f) and f >= 0 for f in fr) or not sum(fr) > 0:
+        raise _number_error(source, "collect.split_fractions", "three finite numbers >= 0 (train, val, test) "
+                            "with a positive sum", fr)
+    for key, value in cfg.predictor.items():
+        _check_setting(source, f"predictor.{key}", key, value)
+    for name, settings in cfg.routers.items():
+        for key, value in settings.items():
+            _check_setting(source, f"routers.{name}.{key}", key, value)
+
+
+def _check_setting(source: str, full: str, key: str, value: Any) -> None:
+    if isinstance(value, bool):
+        return
+    if isinstance(value, (int, float)):
+        test, what = NUMBER_RULES.get(key, (_finite, "a finite number"))
+        if not test(value):
+            raise _number_error(source, full, what, value)
+    elif isinstance(value, list) and any(isinstance(v, float) and not math.isfinite(v) for v in value):
+        raise _number_error(source, full, "a list of finite numbers", value)
 
 
 def _router_sections(raw: Any, source: str) -> Config:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,27 @@ LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 # ---------------------------------------------------------------- strategies
+# Model and decoding names become parts of file names (accuracy_cls_<model>_<decoding>.pt, pred_<s>.csv),
+# so they are limited to characters that are safe in a file name on every system: ASCII letters and
+# digits, '.', '+' and '-', starting with a letter or digit (no '/', '\\', '..' prefix, space, '_' or hidden
+# file), at most NAME_MAX_LEN characters.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+-]*")
+NAME_MAX_LEN = 100
+NAME_RULE = ("may contain only ASCII letters, digits, '.', '+' and '-', must start with a letter or digit and "
+             f"be at most {NAME_MAX_LEN} characters (names become file names)")
+
+
+def check_name(name: Any) -> str | None:
+    """Why `name` cannot be a model or decoding name, or None when it can."""
+    if not isinstance(name, str) or not name:
+        return "is empty"
+    if "_" in name:
+        return "contains '_' (names must contain no '_': strategies are '<model>_<decoding>')"
+    if len(name) > NAME_MAX_LEN or not NAME_PATTERN.fullmatch(name):
+        return NAME_RULE
+    return None
+
+
 def strategy_name(model: str, decoding: str) -> str:
     return f"{model}_{decoding}"
 
@@ -58,8 +80,9 @@ def _parse_descriptions(path: Path, raw: Any, kind: str) -> tuple[dict[str, str]
     texts: dict[str, str] = {}
     info: dict[str, dict] = {}
     for name, entry in raw.items():
-        if "_" in name or not name:
-            raise ConcurError(f"{path}: {kind} name '{name}' must be non-empty and contain no '_' (strategies are '<model>_<decoding>')")
+        problem = check_name(name)
+        if problem:
+            raise ConcurError(f"{path}: {kind} name {name!r} {problem}")
         if isinstance(entry, str):
             texts[name], info[name] = entry, {}
         elif isinstance(entry, dict) and isinstance(entry.get("description"), str):
@@ -241,10 +264,10 @@ def read_outcome_csv(path: str | os.PathLike, split: str = "") -> pd.DataFrame:
         i = np.flatnonzero(bad)[0]
         raise ConcurError(f"{path}: row {_line(i)}: column 'label' must be in [0, 1], got {vals[i]}")
     for col in ("model", "decoding"):
-        bad = df[col].str.contains("_", regex=False).to_numpy()
+        bad = ~(df[col].str.fullmatch(NAME_PATTERN.pattern) & (df[col].str.len() <= NAME_MAX_LEN)).to_numpy(dtype=bool)
         if bad.any():
             i = np.flatnonzero(bad)[0]
-            raise ConcurError(f"{path}: row {_line(i)}: {col} name '{df[col].iloc[i]}' contains '_' (strategies are '<model>_<decoding>')")
+            raise ConcurError(f"{path}: row {_line(i)}: {col} name {df[col].iloc[i]!r} {check_name(df[col].iloc[i])}")
     dup = df.duplicated(["question_id", "model", "decoding"]).to_numpy()
     if dup.any():
         i = np.flatnonzero(dup)[0]
@@ -252,6 +275,19 @@ def read_outcome_csv(path: str | os.PathLike, split: str = "") -> pd.DataFrame:
         raise ConcurError(f"{path}: row {_line(i)}: duplicate row for (question_id={r.question_id}, model={r.model}, decoding={r.decoding})")
     df["strategy"] = df["model"] + "_" + df["decoding"]
     return df
+
+
+def read_question_ids(path: str | os.PathLike, split: str = "") -> pd.Series:
+    """Only the (stripped) question_id column of an outcome CSV, indexed by row as in read_csv_table: the
+    cross-split check of a split whose outcomes are not read (training never reads the test outcomes)."""
+    path = Path(path)
+    try:
+        df = pd.read_csv(path, usecols=["question_id"], dtype={"question_id": str})
+    except (ValueError, pd.errors.EmptyDataError) as err:  # parser, encoding and missing-column errors
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise ConcurError(f"{path}: cannot read the question_id column of the {split + ' ' if split else ''}"
+                          f"outcome CSV (needed to check that no task is in two splits): {first}") from None
+    return df["question_id"].dropna().str.strip()
 
 
 def build_split(name: str, path: Path, df: pd.DataFrame, tasks: TaskSet, strategies: list[str]) -> SplitOutcomes:
@@ -290,11 +326,34 @@ class Dataset:
         return self.splits["test"]
 
 
+def check_disjoint_splits(config: Config, frames: dict[str, tuple[Path, pd.DataFrame]]) -> None:
+    """No task in two splits, over every split file that exists: the splits being read (`frames`) and,
+    through their question_id column only, the others, so that a leak is caught before training writes."""
+    seen_split: dict[str, str] = {}
+    for split in SPLITS:
+        if split in frames:
+            path, ids = frames[split][0], frames[split][1]["question_id"]
+        else:
+            path = Path(config[f"{split}_data_path"])
+            if not path.is_file():
+                continue  # not there yet: checked when it is read
+            ids = read_question_ids(path, split)
+        first = ids.drop_duplicates()
+        other = first.map(seen_split)
+        clash = other.notna().to_numpy()
+        if clash.any():
+            i = np.flatnonzero(clash)[0]
+            raise ConcurError(f"{path}: row {_line(first.index[i])}: question_id '{first.iloc[i]}' "
+                              f"is also in the {other.iloc[i]} split (a task belongs to exactly one split)")
+        seen_split.update(dict.fromkeys(first, split))
+
+
 def load_dataset(config: Config, splits: tuple[str, ...] = SPLITS) -> Dataset:
     """Load, cross-check and pivot everything the config points at.
 
-    `splits` limits which outcome CSVs are read (e.g. training never needs test),
-    but the 'task in two splits' check always covers the splits that are read.
+    `splits` limits which outcome CSVs are read (e.g. training never reads the test outcomes),
+    but the 'task in two splits' check covers every split file that exists (the question_id
+    column of the others).
     """
     tasks = load_tasks(config.task_path)
     catalog = load_strategies(config.strategy_path)
@@ -303,7 +362,6 @@ def load_dataset(config: Config, splits: tuple[str, ...] = SPLITS) -> Dataset:
         path = Path(config[f"{split}_data_path"])
         frames[split] = (path, read_outcome_csv(path, split))
 
-    seen_split: dict[str, str] = {}
     for split, (path, df) in frames.items():
         unknown = ~df["question_id"].isin(tasks.index).to_numpy()
         if unknown.any():
@@ -314,14 +372,7 @@ def load_dataset(config: Config, splits: tuple[str, ...] = SPLITS) -> Dataset:
             if bad.any():
                 i = np.flatnonzero(bad)[0]
                 raise ConcurError(f"{path}: row {_line(i)}: {col} '{df[col].iloc[i]}' is not described in {catalog.path}")
-        first_rows = df.drop_duplicates("question_id")
-        other = first_rows["question_id"].map(seen_split)
-        clash = other.notna().to_numpy()
-        if clash.any():
-            i = np.flatnonzero(clash)[0]
-            raise ConcurError(f"{path}: row {_line(first_rows.index[i])}: question_id '{first_rows['question_id'].iloc[i]}' "
-                              f"is also in the {other.iloc[i]} split (a task belongs to exactly one split)")
-        seen_split.update(dict.fromkeys(first_rows["question_id"], split))
+    check_disjoint_splits(config, frames)
 
     present = {split: set(df["strategy"].unique()) for split, (_, df) in frames.items()}
     train_strats = present.get("train", set())
