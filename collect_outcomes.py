@@ -10,11 +10,13 @@ appended per batch to <generations_dir>/<strategy>.jsonl and a rerun continues f
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from concur.collect.runner import collect
+from concur.collect.runner import collect, generations_dir
 from concur.config import load_config
 from concur.data import SPLITS
-from concur.errors import cli_main
+from concur.errors import ConcurError, cli_main
+from concur.io import prepare_output_dir
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -41,7 +43,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 @cli_main
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    for flag, value in (("--limit", args.limit), ("--batch_size", args.batch_size)):
+        if value is not None and value < 1:
+            raise ConcurError(f"{flag} must be a whole number >= 1, got {value}")
     config = load_config(args.config_path)
+    # the split CSVs are rewritten in place and generations appended: every folder writable before any generation
+    for split in args.splits:
+        path = Path(config[f"{split}_data_path"])
+        prepare_output_dir(path.parent, f"the folder of {split}_data_path", replaces=[path], temp_names=[path.name])
+    prepare_output_dir(generations_dir(config), "collect.generations_dir")
     written, report = collect(config, args.strategy, args.splits, args.limit, args.backend, args.batch_size,
                               progress=not args.no_progress)
     for name, r in report.items():

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from concur.config import load_config
 from concur.data import load_strategies, load_tasks
-from concur.embeddings import embed_all
+from concur.embeddings import embed_all, meta_path
 from concur.errors import cli_main
+from concur.io import prepare_output_dir
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -38,6 +40,13 @@ def main(argv=None) -> None:
         config.embedding["device"] = args.device
     tasks = load_tasks(config.task_path)
     catalog = load_strategies(config.strategy_path)
+    # the embedding files' folders (often the data set's own folder) writable before the model loads;
+    # only these files' temp leftovers are removed there
+    for key in ("task_emb_path", "strategy_emb_path"):
+        path = Path(config[key])
+        names = [path.name, meta_path(path).name]
+        prepare_output_dir(path.parent, f"the folder of {key}", replaces=[path.parent / n for n in names],
+                           temp_names=names)
     start = time.perf_counter()
     status = embed_all(config, tasks, catalog, force=args.force, progress=not args.no_progress)
     elapsed = time.perf_counter() - start

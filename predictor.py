@@ -33,12 +33,13 @@ examples:
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import torch
 
 from concur.config import load_config
-from concur.errors import ConcurError, cli_main
+from concur.errors import ConcurError, cli_main, one_line
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -65,6 +66,36 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def check_outputs(config, name: str, args: argparse.Namespace) -> None:
+    """Refuse an output folder this run could not write (one line, nothing written) and remove the temp
+    files killed runs left in it: predictor_path (and the routers' folders in it) when training,
+    output_path (or the new tasks' folder) when predicting."""
+    from pathlib import Path
+
+    from concur.io import prepare_output_dir
+    from concur.routers import REGISTRY
+
+    if args.tasks:
+        from concur.new_tasks import tasks_folder
+
+        folder = tasks_folder(config, args.tasks)
+        files = sorted(folder.glob("*")) if folder.is_dir() else []
+        prepare_output_dir(folder, "the new tasks' folder in output_path", replaces=files)
+    elif args.predict:
+        out = Path(config.output_path)
+        files = sorted(out.glob("pred_*")) if out.is_dir() else []
+        prepare_output_dir(out, "output_path", replaces=files)
+    else:
+        if name not in REGISTRY:
+            return  # make_router names the registered routers
+        root = Path(config.predictor_path)
+        stores = [root] + [root / r for r in REGISTRY if r != "concur" and (r == name or (root / r).is_dir())]
+        for folder in stores:
+            files = [f for f in folder.glob("*") if not f.is_dir()] if folder.is_dir() else []
+            what = "predictor_path" if folder == root else f"the '{folder.name}' router's folder in predictor_path"
+            prepare_output_dir(folder, what, replaces=files)
+
+
 @cli_main
 def main(argv=None) -> None:
     args = parse_args(argv)
@@ -78,6 +109,7 @@ def main(argv=None) -> None:
     config = load_config(args.config_path)
     name = args.router or config.router
     progress = not args.no_progress
+    check_outputs(config, name, args)  # before anything is read, trained or written
     start = time.perf_counter()
     if args.tasks:
         from concur.new_tasks import predict_new_tasks
@@ -102,8 +134,13 @@ def main(argv=None) -> None:
     print(f"router {name!r}: {n} {what} trained, {len(status) - n} up to date ({time.perf_counter() - start:.1f}s) "
           f"-> {config.predictor_path}")
     if not args.no_diagnostics:
-        # only now, with every checkpoint chosen and saved, is the test split read (for reporting)
-        table = diagnostics(config, inp, router, router.strategies)
+        # only now, with every checkpoint chosen and saved, is the test split read (for reporting); a test
+        # split that cannot be read does not undo the training: it is reported, and --predict refuses it
+        try:
+            table = diagnostics(config, inp, router, router.strategies)
+        except ConcurError as err:
+            print(f"warning: diagnostics skipped: {one_line(str(err))}", file=sys.stderr)
+            return
         path = save_diagnostics(config, table, inp.ds.strategies)
         print(format_diagnostics(table))
         print(f"diagnostics -> {path}")

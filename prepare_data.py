@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val_frac", type=float, default=0.1, help="fraction of tasks for validation (default 0.1)")
     p.add_argument("--test_frac", type=float, default=0.2,
                    help="fraction of tasks for test (default 0.2; ignored where the source has its own test split)")
+    p.add_argument("--no_progress", action="store_true", help="hide progress bars")
     g = p.add_argument_group("mmlu-pro")
     g.add_argument("--models", nargs="+", default=None,
                    help="mmlu-pro: model names as in model_outputs_<MODEL>_5shots.zip (default: a 10-model pool "
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
         val_frac=args.val_frac, test_frac=args.test_frac, models=args.models, params_json=args.params_json,
         tokenizer=args.tokenizer, limit=args.limit, tasks=args.tasks, prices_json=args.prices_json,
         answer_tokens=args.answer_tokens, drop_contaminated=args.drop_contaminated,
-        strategies=args.strategies, n_tasks=args.n_tasks, progress=True)
+        strategies=args.strategies, n_tasks=args.n_tasks, progress=not args.no_progress)
     print(f"wrote {args.out} ({args.source}, cost unit: {data.cost_unit}) in {time.perf_counter() - start:.1f}s")
     for line in summary_lines(dataset, data.cost_unit):
         print(line)

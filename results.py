@@ -63,6 +63,14 @@ def main(argv=None) -> None:
     from concur.importers import default_data_root
     from concur.report import git_commit, render
 
+    # every number in range before anything is read or written
+    if args.n_boot < 10 or args.workers < 1:
+        raise ConcurError("--n_boot must be >= 10 and --workers >= 1")
+    bad_seed = [s for s in args.seeds if not 0 <= s <= 2**32 - 1]
+    if bad_seed:
+        raise ConcurError(f"--seeds must be integers in [0, {2**32 - 1}], got {bad_seed[0]}")
+    if args.max_seq_length is not None and args.max_seq_length < 1:
+        raise ConcurError(f"--max_seq_length must be >= 1 tokens, got {args.max_seq_length}")
     data_root = Path(args.data_root) if args.data_root else default_data_root()
     subdirs = {"mmlu_pro": "mmlu_pro", "routerbench": "routerbench_zs", "routellm_mmlu": "routellm_mmlu"}
     base = [d for d in args.datasets if d in DATASETS]
@@ -77,8 +85,10 @@ def main(argv=None) -> None:
     if missing:
         raise ConcurError(f"{missing[0]}: shared data folder not found; set CONCUR_SHARED_DATA or pass --data_root "
                           "(the results need the real outcome data)")
-    if args.n_boot < 10 or args.workers < 1:
-        raise ConcurError("--n_boot must be >= 10 and --workers >= 1")
+    from concur.io import check_output_dir
+
+    check_output_dir(args.work_dir, "--work_dir")
+    check_output_dir(args.docs_dir, "--docs_dir")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     start = time.perf_counter()
     work = Path(args.work_dir)

@@ -32,12 +32,13 @@ import numpy as np
 import pandas as pd
 
 from concur.config import load_config
-from concur.new_tasks import NO_OUTCOMES, assignment_table, check_same_router, check_source, predicted_line
+from concur.new_tasks import (NO_OUTCOMES, assignment_table, check_same_router, check_source, predicted_line,
+                              tasks_folder)
 from concur.pred_files import PREDICT_HINT, load_predictions, load_task_predictions, prediction_path
 from concur.errors import ConcurError, cli_main
 from concur.evaluation import format_line, format_shares, print_reference_rows, reference_rows, shares, summarise
 from concur.guard import GUARDS, ValidationSpend, calibrate_budget, check_risk, coverage, solver_budget
-from concur.io import write_csv_atomic
+from concur.io import prepare_output_dir, write_csv_atomic
 from concur.plotting import plot_accuracy_cost
 from concur.routing import batch_slices, check_budget, check_feasible_budget, route_budget, strategy_pool
 
@@ -115,6 +116,11 @@ def main(argv=None) -> None:
     solver = args.solver or rc.solver
     time_limit = args.time_limit if args.time_limit is not None else float(rc.milp_time_limit)
     check_args(args, time_limit)
+    # the folder written to, checked (and cleared of killed runs' temp files) before any work
+    folder = tasks_folder(cfg, args.tasks) if args.tasks else cfg.output_path
+    stem = f"routing_constrained_{args.mode}"
+    outputs = [folder / f"{stem}.csv"] + ([] if args.no_plot or args.tasks else [folder / f"{stem}.png"])
+    prepare_output_dir(folder, "the new tasks' folder in output_path" if args.tasks else "output_path", outputs)
     if args.tasks:
         return route_new_tasks(args, cfg, solver, time_limit)
     pool = strategy_pool(cfg)

@@ -19,9 +19,10 @@ import pandas as pd
 from concur.config import load_config
 from concur.errors import ConcurError, cli_main
 from concur.evaluation import format_line, format_shares, print_reference_rows, reference_rows, shares, summarise
-from concur.io import write_csv_atomic
+from concur.io import prepare_output_dir, write_csv_atomic
 from concur.plotting import plot_accuracy_cost
-from concur.new_tasks import NO_OUTCOMES, assignment_table, check_same_router, check_source, predicted_line
+from concur.new_tasks import (NO_OUTCOMES, assignment_table, check_same_router, check_source, predicted_line,
+                              tasks_folder)
 from concur.pred_files import load_predictions, load_task_predictions
 from concur.routing import (DEFAULT_WEIGHTS, check_lambdas, check_target_costs, check_weights,
                             pick_weight_for_target, route_lambda, route_weighted, strategy_pool, weight_grid)
@@ -61,6 +62,11 @@ def main(argv=None) -> None:
         check_lambdas(args.lambdas)
     if args.target_cost is not None:
         check_target_costs(args.target_cost)
+    # the folder written to, checked (and cleared of killed runs' temp files) before any work
+    folder = tasks_folder(cfg, args.tasks) if args.tasks else cfg.output_path
+    stem = "routing_unconstrained"
+    outputs = [folder / f"{stem}.csv"] + ([] if args.no_plot or args.tasks else [folder / f"{stem}.png"])
+    prepare_output_dir(folder, "the new tasks' folder in output_path" if args.tasks else "output_path", outputs)
     if args.tasks:
         return route_new_tasks(args, cfg)
     pool = strategy_pool(cfg)

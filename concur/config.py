@@ -383,5 +383,7 @@ def folder_config_text(settings: dict[str, Any] | None = None, header: str | Non
     lines += [f"{key}: ./{FOLDER_LAYOUT[key]}" for key in PATH_KEYS]
     text = "\n".join(lines) + "\n"
     if settings:
+    except UnicodeDecodeError as err:
+        raise ConcurError(f"{path}: not UTF-8 text ({err.reason})") from None
         text += yaml.safe_dump(settings, sort_keys=False, default_flow_style=False)
     return text

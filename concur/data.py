@@ -395,5 +395,10 @@ def load_dataset(config: Config, splits: tuple[str, ...] = SPLITS) -> Dataset:
         else:
             seen = set().union(*present.values()) if present else set()
             pool = [s for s in ordered if s in seen]
+    if "train" in frames and "val" in frames:  # every router selects checkpoints or settings on validation
+        no_val = [s for s in pool if s not in present["val"]]
+        if no_val:
+            raise ConcurError(f"{frames['val'][0]}: strategy '{no_val[0]}' has no validation rows (routers select "
+                              "checkpoints and settings on validation)")
     splits_out = {split: build_split(split, path, df, tasks, pool) for split, (path, df) in frames.items()}
     return Dataset(config, tasks, catalog, pool, splits_out)

@@ -77,9 +77,14 @@ class TextEmbedder:
 
         try:
             self.model = SentenceTransformer(load_from, device=self.device, trust_remote_code=trust_remote_code)
-        except (OSError, ValueError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise ConcurError(f"config key 'embedding.model': cannot load '{model}': {first}") from None
+        except ConcurError:
+            raise
+        except Exception as err:  # noqa: BLE001 - a missing, corrupt or refused model file (safetensors, pickle,
+            # config JSON) surfaces as whatever the loading library raises; all of them mean "unusable model"
+            first = (str(err).strip().splitlines() or [""])[0][:200] or type(err).__name__
+            where = "" if load_from == model else f" ({load_from})"
+            raise ConcurError(f"config key 'embedding.model': cannot load '{model}'{where}: "
+                              f"{type(err).__name__}: {first}") from None
         if max_seq_length is not None:
             self.model.max_seq_length = max_seq_length
         self.max_seq_length = int(self.model.max_seq_length or 0)

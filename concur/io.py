@@ -175,6 +175,15 @@ def check_output_dir(folder: str | os.PathLike, what: str, replaces: Iterable[st
     return folder
 
 
+def prepare_output_dir(folder: str | os.PathLike, what: str, replaces: Iterable[str | os.PathLike] = (),
+                       temp_names: Iterable[str] | None = None, log=None) -> Path:
+    """At the start of a step: refuse an output folder it could not write (check_output_dir), then remove
+    the temp files that killed runs left there (of `temp_names` only, in a folder shared with other files)."""
+    folder = check_output_dir(folder, what, replaces)
+    clean_stale_temps(folder, temp_names, log)
+    return folder
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -23,7 +23,7 @@ from .data import load_tasks
 from .embeddings import embed_tasks_like
 from .errors import ConcurError
 from .inputs import Inputs, TaskBatch, load_inputs
-from .io import read_json, sha256_of_file, write_csv_atomic, write_json_atomic
+from .io import check_inside, read_json, sha256_of_file, write_csv_atomic, write_json_atomic
 from .pred_files import Predictions, new_task_table
 from .router_jobs import load_router_for
 from .routers.base import tensor_hash
@@ -57,7 +57,7 @@ def predict_new_tasks(config: Config, router_name: str, tasks_file: str | Path, 
     written = 0
     est = None
     for s in router.strategies:
-        path = folder / f"pred_{s}.csv"
+        path = check_inside(folder / f"pred_{s}.csv", config.output_path, "output_path")
         fp = cache.fingerprint({"router": router.name, "part": router.prediction_fingerprint(s), "tasks": file_sha,
                                 "task_embeddings": tensor_hash(batch.emb)})
         if not force and cache.check(Path(f"{path}.meta.json"), fp).current:

@@ -18,7 +18,7 @@ from .config import Config
 from .data import SplitOutcomes
 from .pred_files import pred_table, prediction_path
 from .inputs import Inputs, load_inputs, resolve_strategies, split_rows
-from .io import write_csv_atomic
+from .io import check_inside, write_csv_atomic
 from .routers import make_router
 from .routers.base import FORMAT_VERSION, Router, rows_hash, tensor_hash
 
@@ -65,7 +65,7 @@ def write_split_predictions(router: Router, inp: Inputs, split_name: str, output
     split = inp.ds.splits[split_name]
     todo, done = [], {}
     for s in strategies:
-        path = prediction_path(output_path, s, split_name)
+        path = check_inside(prediction_path(output_path, s, split_name), output_path, "output_path")
         if not force and cache.check(Path(f"{path}.meta.json"), prediction_fingerprint(router, inp, split, s)).current:
             done[s] = f"{path.name} up to date"
         else:

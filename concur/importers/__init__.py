@@ -10,8 +10,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .common import (Imported, check_out_dir, default_data_root, load_token_counter, read_json_table, resolve_input,
-                     split_by_task, summary_lines, write_dataset)
+from .common import (Imported, check_options, check_out_dir, clean_stale_temps, default_data_root, load_token_counter,
+                     read_json_table, resolve_input, split_by_task, summary_lines, write_dataset)
 
 SOURCES = ("mmlu-pro", "routerbench", "routellm-mmlu", "concur", "demo")
 SUBDIRS = {"mmlu-pro": "mmlu_pro", "routerbench": "routerbench_zs", "routellm-mmlu": "routellm_mmlu"}
@@ -74,7 +74,10 @@ def import_source(source: str, input_path: str | os.PathLike | None = None, *, s
 def prepare(source: str, out_dir: str | os.PathLike, *, force: bool = False, seed: int = 0,
             **kwargs: Any):
     """Import `source` into `out_dir` (atomic, validated); returns (Imported, Dataset)."""
-    check_out_dir(Path(out_dir), force)  # fail before the slow part
+    check_options(seed=seed, **kwargs)
+    out = Path(out_dir)
+    check_out_dir(out, force)  # fail before the slow part
+    clean_stale_temps(out.absolute().parent, [out.name])  # temp folders of a killed run of this --out
     data, split_of = import_source(source, seed=seed, **kwargs)
     dataset = write_dataset(data, out_dir, split_of, seed, force)
     return data, dataset

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..config import folder_config_text
 from ..errors import ConcurError
-from ..io import read_json
+from ..io import check_output_dir, clean_stale_temps, read_json, temp_prefix
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 SPLIT_NAMES = ("train", "val", "test")
@@ -163,12 +163,48 @@ def split_by_task(question_ids: Sequence[str], val_frac: float, test_frac: float
     return out
 
 
+def read_source_csv(path: Path, **kwargs: Any) -> pd.DataFrame:
+    """pd.read_csv of a source file, with a damaged file as one line naming it."""
+    try:
+        return pd.read_csv(path, **kwargs)
+    except (ValueError, pd.errors.EmptyDataError) as err:  # parser, encoding and dtype errors
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise ConcurError(f"{path}: cannot parse CSV: {first}") from None
+
+
+# ----------------------------------------------------------------- options
+SEED_MAX = 2**32 - 1
+
+
+def check_options(seed: int = 0, val_frac: float = 0.1, test_frac: float = 0.2, limit: int | None = None,
+                  answer_tokens: int = 1, n_tasks: int = 1500, **_: Any) -> None:
+    """Every number in range and finite, whatever the source (before anything is read or written)."""
+    if not 0 <= seed <= SEED_MAX:
+        raise ConcurError(f"--seed must be an integer in [0, {SEED_MAX}], got {seed}")
+    for flag, value in (("--val_frac", val_frac), ("--test_frac", test_frac)):
+        if not (np.isfinite(value) and 0 <= value < 1):
+            raise ConcurError(f"{flag} must be a finite number in [0, 1), got {value}")
+    if not val_frac + test_frac < 1:
+        raise ConcurError(f"--val_frac {val_frac} and --test_frac {test_frac} must sum to less than 1")
+    if limit is not None and limit < 1:
+        raise ConcurError(f"--limit must be a whole number >= 1, got {limit}")
+    if answer_tokens < 0:
+        raise ConcurError(f"--answer_tokens must be >= 0, got {answer_tokens}")
+    if n_tasks < 10:
+        raise ConcurError(f"--n_tasks must be at least 10, got {n_tasks}")
+
+
 # ------------------------------------------------------------------ writer
 def check_out_dir(out_dir: Path, force: bool) -> None:
+    """--out: a folder (or nothing yet) that may be replaced, in a parent where the temp folder can be made."""
     if out_dir.exists() and not out_dir.is_dir():
         raise ConcurError(f"{out_dir}: exists and is not a folder")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
         raise ConcurError(f"{out_dir}: folder exists and is not empty (pass --force to replace it)")
+    # the folder is built beside --out and renamed into place: the parent must be writable, --out replaceable
+    check_output_dir(out_dir.absolute().parent, f"the folder of --out {out_dir}")
+    if out_dir.is_dir():
+        check_output_dir(out_dir, "--out")
 
 
 def write_dataset(data: Imported, out_dir: str | os.PathLike, split_of: dict[str, str], seed: int,
@@ -186,7 +222,7 @@ def write_dataset(data: Imported, out_dir: str | os.PathLike, split_of: dict[str
     out_dir = Path(out_dir).absolute()
     check_out_dir(out_dir, force)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(out_dir.name), suffix=".tmp", dir=out_dir.parent))
     try:
         os.chmod(tmp, 0o755)  # mkdtemp makes it owner-only; the result is an ordinary folder
         with open(tmp / "task.json", "w", encoding="utf-8") as fh:
@@ -214,7 +250,7 @@ def write_dataset(data: Imported, out_dir: str | os.PathLike, split_of: dict[str
         dataset = load_dataset(cfg)
         check_out_dir(out_dir, force)  # re-check: someone may have written it meanwhile
         if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent))
+            old = Path(tempfile.mkdtemp(prefix=temp_prefix(out_dir.name), suffix=".old", dir=out_dir.parent))
             os.replace(out_dir, old / "d")
             os.replace(tmp, out_dir)
             shutil.rmtree(old, ignore_errors=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -135,8 +136,13 @@ def read_model_zip(path: Path) -> pd.DataFrame:
             if len(names) != 1:
                 raise ConcurError(f"{path}: expected one .json file inside, found {len(names)}")
             raw = json.loads(zf.read(names[0]))
-    except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ConcurError(f"{path}: cannot read: {err}") from None
+    # a damaged archive fails in many ways: bad directory, corrupt deflate data (zlib.error), CRC mismatch,
+    # truncated member (EOFError), unsupported or encrypted member, invalid JSON or text (ValueError)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError, ValueError,
+            RecursionError) as err:
+        first = (str(err).strip().splitlines() or [""])[0][:200]
+        raise ConcurError(f"{path}: cannot read ({type(err).__name__}: {first}); the file is damaged, "
+                          "download it again") from None
     if not isinstance(raw, list):
         raise ConcurError(f"{path}: expected a JSON list of records")
     # DeepSeek-Coder-V2's file holds a few bare strings (category names): skip them.

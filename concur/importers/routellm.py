@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConcurError
-from .common import Imported, TokenCounter
+from .common import Imported, TokenCounter, read_source_csv
 
 DECODING = "zeroshot"
 COST_UNIT = "1e-6 USD"
@@ -89,7 +89,7 @@ def import_routellm_mmlu(folder: Path, count_tokens: TokenCounter, prices_overri
     prices = _prices(prices_override)
     frames = []
     for path in files:
-        df = pd.read_csv(path, dtype={"prompt": str})
+        df = read_source_csv(path, dtype={"prompt": str})
         miss = [c for c in ("prompt", *MODELS) if c not in df.columns]
         if miss:
             raise ConcurError(f"{path}: missing column '{miss[0]}'")

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConcurError
-from .common import Imported
+from .common import Imported, read_source_csv
 
 TASKS = ("arc_challenge", "mbpp", "winograde")
 DECODING = "zeroshot"
@@ -77,11 +77,18 @@ def import_routerbench(folder: Path, tasks: Sequence[str] | None = None, models:
             path = folder / f"{task}_{split}.csv"
             if not path.is_file():
                 raise ConcurError(f"{path}: RouterBench file not found")
-            df = pd.read_csv(path)
+            df = read_source_csv(path)
             need = ["sample_id", "prompt", "eval_name"] + [c for m in chosen for c in (m, f"{m}|total_cost")]
             miss = [c for c in need if c not in df.columns]
             if miss:
                 raise ConcurError(f"{path}: missing column '{miss[0]}'")
+            for col in chosen + [f"{m}|total_cost" for m in chosen]:
+                num = pd.to_numeric(df[col], errors="coerce")
+                wrong = (num.isna() & df[col].notna()).to_numpy()
+                if wrong.any():
+                    i = int(np.flatnonzero(wrong)[0])
+                    raise ConcurError(f"{path}: row {i + 2}: column '{col}' is not a number: {df[col].iloc[i]!r}")
+                df[col] = num
             bad = df[chosen].isna().any(axis=1) | df[[f"{m}|total_cost" for m in chosen]].isna().any(axis=1)
             dropped_nan += int(bad.sum())
             df = df[~bad].copy()

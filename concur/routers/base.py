@@ -26,7 +26,7 @@ import torch
 from .. import cache
 from ..errors import ConcurError
 from ..inputs import Inputs, TaskBatch, split_rows
-from ..io import load_torch_file, save_torch_atomic
+from ..io import check_inside, load_torch_file, save_torch_atomic
 
 Log = Callable[[str], None]
 FORMAT_VERSION = 2
@@ -289,6 +289,8 @@ class Router(ABC):
         for key, fname in (record.get("keys") or {}).items():
             path = self.store_dir(store) / fname
             tensors[key] = load_torch_file(path, f"retrain with `python predictor.py --router {self.name} --force`")
+        for path in [self.file_path(store, part, k) for k in tensors] + [self.record_path(store, part)]:
+            check_inside(path, store, "predictor_path")  # a part name never writes outside the predictor folder
         return self.load_part(tensors, record.get("meta") or {}, inp, part, names)
 
 
