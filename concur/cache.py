@@ -37,6 +37,17 @@ class Check:
         return self.status == "current"
 
 
+# The record's own checksum: an edited record (still valid JSON) is damaged too, not trusted with
+# whatever keys it lost. Records written before this key existed are read as they are.
+SEAL_KEY = "record_sha256"
+
+
+def seal(record: dict[str, Any]) -> str:
+    """The checksum of a record's content (every key but SEAL_KEY, canonical JSON)."""
+    body = {k: v for k, v in record.items() if k != SEAL_KEY}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
 def read_record(record_path: str | os.PathLike) -> tuple[dict[str, Any] | None, str]:
     """(record, '') or (None, why it cannot be used)."""
     path = Path(record_path)
@@ -48,6 +59,8 @@ def read_record(record_path: str | os.PathLike) -> tuple[dict[str, Any] | None, 
         return None, f"{path}: unreadable record ({type(err).__name__})"
     if not isinstance(rec, dict) or not isinstance(rec.get("files"), dict) or "fingerprint" not in rec:
         return None, f"{path}: record lacks 'fingerprint' or 'files'"
+    if SEAL_KEY in rec and rec[SEAL_KEY] != seal(rec):
+        return None, f"{path}: record was edited after it was written (its checksum differs)"
     return rec, ""
 
 
@@ -77,6 +90,7 @@ def commit(record_path: str | os.PathLike, fp: str, files: list[str | os.PathLik
         if f.parent.resolve() != folder.resolve():
             raise ValueError(f"{f}: artifact files must lie beside their record {record_path}")
         shas[f.name] = sha256_of_file(f)
-    record = {**extra, "fingerprint": fp, "files": shas}
+    record = json.loads(json.dumps({**extra, "fingerprint": fp, "files": shas}))  # as it will read back
+    record[SEAL_KEY] = seal(record)
     write_json_atomic(record_path, record)
     return record

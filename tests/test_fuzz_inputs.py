@@ -129,12 +129,14 @@ def corrupt(path: Path, kind: str, rnd) -> str:
             rec = json.loads(record.read_text())
             if isinstance(rec.get("files"), dict) and path.name in rec["files"]:
                 rec["files"][path.name] = cache.sha256_of_file(path)
+                rec[cache.SEAL_KEY] = cache.seal(rec)
                 record.write_text(json.dumps(rec))
         owner = path.parent / (path.name.split("_", 2)[-1].rsplit(".", 1)[0] + ".json")
         if owner.is_file() and rnd.random() < 0.7:  # a predictor's record, likewise
             rec = json.loads(owner.read_text())
             if isinstance(rec.get("files"), dict) and path.name in rec["files"]:
                 rec["files"][path.name] = cache.sha256_of_file(path)
+                rec[cache.SEAL_KEY] = cache.seal(rec)
                 owner.write_text(json.dumps(rec))
         return f"replaced by {type(obj).__name__} {getattr(obj, 'shape', '')}"
     text = data.decode("utf-8", errors="replace")

@@ -427,6 +427,7 @@ def _recommit(path: Path) -> None:
     rec_path = Path(f"{path}.meta.json")
     rec = json.loads(rec_path.read_text())
     rec["files"][path.name] = cache.sha256_of_file(path)
+    rec[cache.SEAL_KEY] = cache.seal(rec)
     rec_path.write_text(json.dumps(rec))
 
 
@@ -451,6 +452,30 @@ def test_corrupt_embedding_tensor_with_matching_record_exit_2(ds, payload):
                             "--force", "--no_progress")
     assert code == 2 and str(path) in one_line_error(err)
     assert tree(ds) == before
+
+
+def test_an_edited_record_is_damaged_refused_by_predict_and_rebuilt_by_training(ds):
+    record = ds / "predictors" / "knn" / "small_cot.json"
+    rec = json.loads(record.read_text())
+    del rec["meta"]  # still valid JSON with 'fingerprint' and 'files': only its checksum tells
+    record.write_text(json.dumps(rec, indent=2))
+    before = tree(ds)
+    code, _, err = run_main("predictor.py", "--config_path", str(ds / "config.yml"), "--router", "knn", "--predict",
+                            "--force", "--no_progress")
+    assert code == 2 and str(record) in one_line_error(err) and "edited" in err
+    assert tree(ds) == before
+    code, out, err = run_main("predictor.py", "--config_path", str(ds / "config.yml"), "--router", "knn",
+                              "--no_progress", "--no_diagnostics")
+    assert code == 0 and "small_cot: training (saved state damaged" in out, out
+    assert cache.check(record, None).current
+
+
+def test_records_written_before_the_checksum_are_still_read(ds):
+    record = ds / "predictors" / "knn" / "small_cot.json"
+    rec = json.loads(record.read_text())
+    assert rec.pop(cache.SEAL_KEY) == cache.seal(rec)
+    record.write_text(json.dumps(rec, indent=2))
+    assert cache.check(record, rec["fingerprint"]).current
 
 
 def test_load_torch_file_names_the_file(tmp_path):

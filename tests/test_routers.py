@@ -118,6 +118,7 @@ def test_a_refused_pickle_is_one_line_naming_the_file(tmp_path):
     rec_path = cfg.parent / "predictors" / "shared" / "router.json"
     rec = json.loads(rec_path.read_text())
     rec["files"]["router.net.pt"] = cache.sha256_of_file(path)  # a consistent record around a refused payload
+    rec[cache.SEAL_KEY] = cache.seal(rec)
     rec_path.write_text(json.dumps(rec))
     config = load_config(cfg)
     inp = load_inputs(config, ("train", "val"))

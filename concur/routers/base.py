@@ -289,9 +289,12 @@ class Router(ABC):
         for key, fname in (record.get("keys") or {}).items():
             path = self.store_dir(store) / fname
             tensors[key] = load_torch_file(path, f"retrain with `python predictor.py --router {self.name} --force`")
-        for path in [self.file_path(store, part, k) for k in tensors] + [self.record_path(store, part)]:
-            check_inside(path, store, "predictor_path")  # a part name never writes outside the predictor folder
-        return self.load_part(tensors, record.get("meta") or {}, inp, part, names)
+        try:
+            return self.load_part(tensors, record.get("meta") or {}, inp, part, names)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:  # a record that lost its keys
+            raise ConcurError(f"{self.record_path(store, part)}: saved state of '{self._label(part)}' cannot be read "
+                              f"({type(err).__name__}: {err}); retrain with `python predictor.py --router {self.name} "
+                              "--force`") from None
 
 
 def describe_change(saved: dict[str, Any] | None, expected: dict[str, Any]) -> str:
