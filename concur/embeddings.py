@@ -194,9 +194,9 @@ def load_task_embeddings(config: Config, tasks: TaskSet) -> tuple[torch.Tensor, 
     path = Path(config.task_emb_path)
     emb, meta = _load_checked(path, tasks.texts(), "task")
     if not isinstance(emb, torch.Tensor) or emb.ndim != 2 or emb.shape[0] != len(tasks) or (
-            "shape" in meta and list(emb.shape) != meta["shape"]):
-        raise ConcurError(f"{path}: expected a ({len(tasks)}, d) tensor as recorded in its sidecar; "
-                          "run `python embed_dataset.py --force`")
+            "shape" in meta and list(emb.shape) != meta["shape"]) or not bool(torch.isfinite(emb).all()):
+        raise ConcurError(f"{path}: expected a ({len(tasks)}, d) tensor of finite numbers as recorded in its "
+                          "sidecar; run `python embed_dataset.py --force`")
     return emb.float(), meta
 
 
@@ -289,3 +289,10 @@ def embed_tasks_like(config: Config, tasks: TaskSet, path: str | os.PathLike, lo
         log(f"{path}: {len(texts)} new task texts embedded -> {tuple(emb.shape)}")
     emb, _ = _load_checked(Path(path), texts, "new task")
     return emb.float()
+    missing = [f"{kind} '{n}'" for kind, names in (("model", catalog.models), ("decoding", catalog.decodings))
+               for n in names if n not in obj[kind]]
+    vectors = [t for v in obj.values() for t in v.values()]
+    if missing or len({int(t.shape[0]) for t in vectors}) != 1 or not all(bool(torch.isfinite(t).all()) for t in vectors):
+        what = f"{missing[0]} has no vector" if missing else "vectors of different widths or non-finite values"
+        raise ConcurError(f"{path}: expected one finite vector of one width per model and decoding of {catalog.path} "
+                          f"({what}); run `python embed_dataset.py --force`")

@@ -18,7 +18,6 @@ import time
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -774,3 +773,28 @@ def test_prepare_data_removes_temp_folders_of_a_killed_run_of_the_same_out(tmp_p
     assert code == 0, err
     assert not stale.exists() and other.exists() and live.exists()
     assert load_dataset(load_config(tmp_path / "ds" / "config.yml")).strategies
+
+
+@pytest.mark.parametrize("replacement", ["nan task vectors", "inf task vectors", "no model vectors",
+                                         "mixed widths", "nan strategy vector"])
+def test_embedding_files_with_a_consistent_record_but_unusable_values_exit_2(ds, replacement):
+    """Found by the fuzz test: a replaced tensor whose record was made to agree with it."""
+    task, strat = ds / "task_embeddings.pt", ds / "strategy_embeddings.pt"
+    old = torch.load(strat, weights_only=True)
+    if replacement.endswith("task vectors"):
+        bad = torch.full((20, 16), float("nan" if replacement.startswith("nan") else "inf"))
+        torch.save(bad, task)
+        path = task
+    else:
+        obj = {"no model vectors": {"model": {}, "decoding": old["decoding"]},
+               "mixed widths": {"model": {k: torch.randn(9) for k in old["model"]}, "decoding": old["decoding"]},
+               "nan strategy vector": {"model": {k: torch.full((16,), float("nan")) for k in old["model"]},
+                                       "decoding": old["decoding"]}}[replacement]
+        torch.save(obj, strat)
+        path = strat
+    _recommit(path)
+    before = tree(ds)
+    for argv in (["--router", "knn", "--no_diagnostics"], ["--router", "knn", "--predict", "--force"]):
+        code, _, err = run_main("predictor.py", "--config_path", str(ds / "config.yml"), "--no_progress", *argv)
+        assert code == 2 and str(path) in one_line_error(err) and "embed_dataset.py --force" in err
+    assert tree(ds) == before

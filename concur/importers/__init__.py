@@ -10,8 +10,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .common import (Imported, check_options, check_out_dir, clean_stale_temps, default_data_root, load_token_counter,
-                     read_json_table, resolve_input, split_by_task, summary_lines, write_dataset)
+from ..io import clean_stale_temps
+from .common import (Imported, check_options, check_out_dir, default_data_root, load_token_counter, read_json_table,
+                     resolve_input, split_by_task, summary_lines, write_dataset)
 
 SOURCES = ("mmlu-pro", "routerbench", "routellm-mmlu", "concur", "demo")
 SUBDIRS = {"mmlu-pro": "mmlu_pro", "routerbench": "routerbench_zs", "routellm-mmlu": "routellm_mmlu"}

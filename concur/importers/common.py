@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..config import folder_config_text
 from ..errors import ConcurError
-from ..io import check_output_dir, clean_stale_temps, read_json, temp_prefix
+from ..io import check_output_dir, read_json, temp_prefix
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 SPLIT_NAMES = ("train", "val", "test")
