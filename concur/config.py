@@ -372,6 +372,8 @@ def load_config(path: str | os.PathLike = "config.yml") -> Config:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConcurError(f"{path}: invalid YAML{where}: {getattr(err, 'problem', err)}") from None
+    except UnicodeDecodeError as err:
+        raise ConcurError(f"{path}: not UTF-8 text ({err.reason})") from None
     cfg = parse_config(raw, path.resolve().parent, source=str(path))
     cfg["_config_path"] = path.resolve()
     return cfg
@@ -383,7 +385,5 @@ def folder_config_text(settings: dict[str, Any] | None = None, header: str | Non
     lines += [f"{key}: ./{FOLDER_LAYOUT[key]}" for key in PATH_KEYS]
     text = "\n".join(lines) + "\n"
     if settings:
-    except UnicodeDecodeError as err:
-        raise ConcurError(f"{path}: not UTF-8 text ({err.reason})") from None
         text += yaml.safe_dump(settings, sort_keys=False, default_flow_style=False)
     return text
