@@ -209,6 +209,13 @@ def load_strategy_embeddings(config: Config, catalog: StrategyCatalog) -> tuple[
     if not ok:
         raise ConcurError(f"{path}: expected a dict with keys 'model' and 'decoding' of vectors; "
                           "run `python embed_dataset.py --force`")
+    missing = [f"{kind} '{n}'" for kind, names in (("model", catalog.models), ("decoding", catalog.decodings))
+               for n in names if n not in obj[kind]]
+    vectors = [t for v in obj.values() for t in v.values()]
+    if missing or len({int(t.shape[0]) for t in vectors}) != 1 or not all(bool(torch.isfinite(t).all()) for t in vectors):
+        what = f"{missing[0]} has no vector" if missing else "vectors of different widths or non-finite values"
+        raise ConcurError(f"{path}: expected one finite vector of one width per model and decoding of {catalog.path} "
+                          f"({what}); run `python embed_dataset.py --force`")
     return obj, meta
 
 

@@ -275,6 +275,8 @@ class Router(ABC):
 
     def _save_files(self, store: Path, part: str, state: Any, fp: str, parts_fp: dict[str, Any]) -> None:
         tensors, meta = self.save_part(state)
+        for path in [self.file_path(store, part, k) for k in tensors] + [self.record_path(store, part)]:
+            check_inside(path, store, "predictor_path")  # a part name never writes outside the predictor folder
         files = []
         for key, obj in tensors.items():
             path = self.file_path(store, part, key)
