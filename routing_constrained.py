@@ -12,9 +12,9 @@
   validation predictions (pred_val_<strategy>.csv, written by `predictor.py --predict`) so
   that the REALISED validation spend of the same solver's assignment equals B (concur/guard.py).
   In global mode B' may be above or below B; in local mode it is only ever lowered (B is a cap
-  on each task). --risk DELTA leaves a margin so that realised spend <= B with probability
-  about 1 - DELTA, and reports the test coverage (share of bootstrap resamples of the test
-  tasks whose realised spend is <= B).
+  on each task). --risk DELTA (default 0.1) leaves a margin so that realised spend <= B with
+  probability about 1 - DELTA, and reports the test coverage (share of bootstrap resamples of
+  the test tasks whose realised spend is <= B); --risk none calibrates the mean spend only.
 --guard none: B' = B, the constraint holds on PREDICTED cost only.
 
 Realised test spend is reported against B either way (realised/budget ratio).
@@ -37,7 +37,8 @@ from concur.new_tasks import (NO_OUTCOMES, assignment_table, check_same_router, 
 from concur.pred_files import PREDICT_HINT, load_predictions, load_task_predictions, prediction_path
 from concur.errors import ConcurError, cli_main
 from concur.evaluation import format_line, format_shares, print_reference_rows, reference_rows, shares, summarise
-from concur.guard import GUARDS, ValidationSpend, calibrate_budget, check_risk, coverage, solver_budget
+from concur.guard import (DEFAULT_RISK, GUARDS, ValidationSpend, calibrate_budget, coverage, parse_risk,
+                          solver_budget)
 from concur.io import prepare_output_dir, write_csv_atomic
 from concur.plotting import plot_accuracy_cost
 from concur.routing import batch_slices, check_budget, check_feasible_budget, route_budget, strategy_pool
@@ -56,10 +57,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--guard", choices=list(GUARDS), default="realised",
                    help="realised (default): calibrate the budget the solver sees on the validation predictions so "
                         "that realised validation spend equals --budget; none: constrain predicted cost only")
-    p.add_argument("--risk", type=float, default=None, metavar="DELTA",
-                   help="with --guard realised: leave a margin so that realised spend <= budget with probability "
-                        "about 1 - DELTA (0 < DELTA < 1; bootstrap over the validation tasks), and report the "
-                        "test coverage")
+    p.add_argument("--risk", default=None, metavar="DELTA",
+                   help=f"with --guard realised: leave a margin so that realised spend <= budget with probability "
+                        f"about 1 - DELTA (0 < DELTA < 1; bootstrap over the validation tasks), and report the "
+                        f"test coverage (default: {DEFAULT_RISK}); 'none': calibrate the mean spend only")
     p.add_argument("--num_batches", type=int, default=1,
                    help="global mode: split the tasks into K equal batches, each with an equal share of the budget")
     p.add_argument("--solver", choices=["auto", "exact", "fast"], default=None,
@@ -75,12 +76,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def check_args(args: argparse.Namespace, time_limit: float) -> None:
-    """Every number finite and in range before anything is read or written."""
+    """Every number finite and in range (and --risk resolved to its value) before anything is read or written."""
     for b in args.budget:
         check_budget(b)
-    check_risk(args.risk)
     if args.risk is not None and args.guard != "realised":
         raise ConcurError("--risk needs --guard realised (the margin is calibrated on the validation predictions)")
+    args.risk = DEFAULT_RISK if args.risk is None and args.guard == "realised" else parse_risk(args.risk)
     if args.num_batches < 1:
         raise ConcurError(f"--num_batches must be >= 1, got {args.num_batches}")
     if not np.isfinite(time_limit) or time_limit <= 0:

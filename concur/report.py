@@ -250,9 +250,10 @@ def _budget_lines(res: dict[str, Any]) -> list[str]:
     L = [f"Budgeted routing ({bud.get('solver', 'fast')} solver; every training seed of each router: accuracy and "
          "spend are seed means, the accuracy range over seeds in brackets; budgets per task spaced geometrically "
          "between the cheapest and the dearest single strategy's mean training cost). *guard none*: the constraint "
-         "holds on predicted cost; *guard realised* (the default of routing_constrained.py): the solver's budget is "
+         "holds on predicted cost; *guard realised* (`--risk none`): the solver's budget is "
          "calibrated on the validation predictions so that the realised validation spend meets the budget "
-         "(concur/guard.py), in local mode only ever lowered; *realised, risk*: with `--risk 0.1` (a margin so that "
+         "(concur/guard.py), in local mode only ever lowered; *realised, risk*: with `--risk 0.1`, the default of "
+         "routing_constrained.py and of route(budget=...) (a margin so that "
          "realised spend <= budget with probability about 0.9). `spend / budget` is the seed mean of the realised "
          "test spend over the budget, with the worst seed; `vs unguarded` is the guarded accuracy minus the "
          "unguarded solve's at the same realised spend (points, read off its budget sweep).", "",

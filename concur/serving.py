@@ -5,12 +5,14 @@
     router.route(["What is 2 + 2?", ...], weight=0.999)  # -> ["qwen2b_vanilla", ...]
     router.route(questions, lam=0.01)                     # P(correct) - lam * cost
     router.route(questions, budget=20.0)                  # mean cost per task <= 20, realised-spend guard
+    router.route(questions, budget=20.0, risk=None)       # the guard without its margin (mean spend = 20)
 
 A task is a question string or a task.json-style object ({question, options?, subject?}). The texts
 are embedded with the data set's embedding model and settings, the saved router (checked to be
 current) predicts P(correct) and expected cost, and the same routing code as the scripts chooses.
 With a budget, the realised-spend guard (concur/guard.py) calibrates the solver's budget on the
-router's validation predictions, once per (budget, mode).
+router's validation predictions, once per (budget, mode, risk), with the scripts' default margin
+(risk 0.1: realised spend <= budget with probability about 0.9).
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ import torch
 from .config import Config, load_config
 from .data import task_text
 from .errors import ConcurError
-from .guard import GUARDS, GuardResult, ValidationSpend, calibrate_budget, solver_budget
+from .guard import DEFAULT_RISK, GUARDS, GuardResult, ValidationSpend, calibrate_budget, parse_risk, solver_budget
 from .inputs import Inputs, TaskBatch, load_inputs
 from .router_jobs import load_router_for
 from .routers.base import Estimates, Router
@@ -53,7 +55,7 @@ class ServingRouter:
         self.config, self.router, self.inputs = config, router, inp
         self._embedder = None
         self._val: Predictions | None = None
-        self._guards: dict[tuple[float, str, int], GuardResult] = {}
+        self._guards: dict[tuple[float, str, int, float | None], GuardResult] = {}
 
     @property
     def strategies(self) -> list[str]:
@@ -87,18 +89,24 @@ class ServingRouter:
             self._val = Predictions("val", val.question_ids, est.strategies, est.prob, est.cost, val.label, val.cost)
         return self._val
 
-    def guard(self, budget: float, mode: str = "global", num_batches: int = 1) -> GuardResult:
-        key = (float(budget), mode, int(num_batches))
+    def guard(self, budget: float, mode: str = "global", num_batches: int = 1,
+              risk: float | None = DEFAULT_RISK) -> GuardResult:
+        """The calibrated internal budget (cached per budget, mode, batches and risk). The margin for `risk`
+        is sized for a stream of tasks as large as the validation split (the number routed per call is not
+        known in advance), so it bounds the long-run spend, not that of a single small call."""
+        risk = parse_risk(risk)
+        key = (float(budget), mode, int(num_batches), risk)
         if key not in self._guards:
             spend = ValidationSpend(self.validation_predictions(), mode, num_batches)
-            self._guards[key] = calibrate_budget(spend, float(budget))
+            self._guards[key] = calibrate_budget(spend, float(budget), risk, seed=int(self.config.seed))
         return self._guards[key]
 
     def route(self, tasks: Sequence[str | dict[str, Any]], *, weight: float | None = None, lam: float | None = None,
               budget: float | None = None, mode: str = "global", guard: str = "realised",
-              num_batches: int = 1) -> list[str]:
+              risk: float | None = DEFAULT_RISK, num_batches: int = 1) -> list[str]:
         """One strategy name per task: by weight W (W*p - (1-W)*cost), by lam (p - lam*cost) or under a budget
-        (mean cost per task; global or local mode; with the realised-spend guard unless guard='none')."""
+        (mean cost per task; global or local mode; with the realised-spend guard unless guard='none', and its
+        margin `risk`: realised spend <= budget with probability about 1 - risk; None calibrates the mean only)."""
         given = [k for k, v in (("weight", weight), ("lam", lam), ("budget", budget)) if v is not None]
         if len(given) != 1:
             raise ConcurError("route: give exactly one of weight=, lam= or budget=")
@@ -115,7 +123,7 @@ class ServingRouter:
             rc = self.config.routing
             internal = b
             if guard == "realised":
-                internal, _ = solver_budget(self.guard(b, mode, num_batches), est.cost, mode, num_batches)
+                internal, _ = solver_budget(self.guard(b, mode, num_batches, risk), est.cost, mode, num_batches)
             choice = route_budget(est.prob, est.cost, internal, mode, num_batches, rc.solver, float(rc.milp_time_limit),
                                   int(rc.exact_max_tasks)).choice
         return [est.strategies[j] for j in choice]

@@ -3,7 +3,7 @@ import pytest
 from scipy.stats import norm
 
 from concur.errors import ConcurError
-from concur.guard import (ValidationSpend, bootstrap_weights, calibrate_budget, check_risk, coverage, effective_size,
+from concur.guard import (DEFAULT_RISK, ValidationSpend, bootstrap_weights, calibrate_budget, check_risk, coverage, effective_size,
                           first_crossing, solver_budget)
 from concur.pred_files import Predictions
 from concur.routing import min_budget_per_task, route_budget
@@ -163,3 +163,17 @@ def test_risk_out_of_range_rejected(bad):
 def test_guard_rejects_bad_budgets(bad):
     with pytest.raises(ConcurError, match="--budget must be a finite number > 0"):
         calibrate_budget(ValidationSpend(biased(20, 0, 1.0), "local"), bad)
+
+
+@pytest.mark.parametrize("text, value", [("none", None), ("None", None), (None, None), ("0.05", 0.05),
+                                         (str(DEFAULT_RISK), DEFAULT_RISK)])
+def test_parse_risk_reads_none_and_numbers(text, value):
+    from concur.guard import parse_risk
+    assert parse_risk(text) == value
+
+
+@pytest.mark.parametrize("bad", ["0", "1", "-0.1", "nan", "inf", "ten", ""])
+def test_parse_risk_refuses_the_rest_in_one_line(bad):
+    from concur.guard import parse_risk
+    with pytest.raises(ConcurError, match="--risk"):
+        parse_risk(bad)

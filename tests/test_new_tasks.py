@@ -107,6 +107,11 @@ def test_python_api_routes_new_questions(demo):
     assert np.tile(est.cost, (50, 1))[rows, cols].mean() <= est.cost.min(axis=1).mean() * 1.01 + 1e-9
     guarded = router.route(qs, budget=40.0)
     assert len(guarded) == 4 and router.guard(40.0).internal_budget > 0
+    from concur.guard import DEFAULT_RISK
+
+    # the default margin (risk 0.1) asks the solver for no more than the plain mean calibration
+    assert router.guard(40.0).risk == DEFAULT_RISK and router.guard(40.0, risk=None).risk is None
+    assert router.guard(40.0).internal_budget <= router.guard(40.0, risk=None).internal_budget
     from concur.errors import ConcurError
 
     with pytest.raises(ConcurError, match="exactly one"):

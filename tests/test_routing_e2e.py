@@ -114,13 +114,16 @@ def test_guard_holds_realised_spend(biased):
     cfg, out = biased
     ratios = {}
     for guard in ("realised", "none"):
+        risk = ["--risk", "none"] if guard == "realised" else []  # the plain calibration: mean spend = budget
         r = run_script("routing_constrained.py", "--config_path", str(cfg), "--budget", "3", "5", "--mode", "global",
-                       "--guard", guard, "--solver", "fast", "--no_plot")
+                       "--guard", guard, *risk, "--solver", "fast", "--no_plot")
         assert r.returncode == 0, r.stderr
         df = pd.read_csv(out / "routing_constrained_global.csv")
         rows = df[df.kind == "routing"]
         assert (rows.guard == guard).all()
         ratios[guard] = rows.realised_over_budget.to_numpy()
+        if guard == "realised":
+            plain_internal = rows.internal_budget.to_numpy()
     assert "internal budget" in r.stdout
     assert (ratios["none"] > 1.2).all() and (np.abs(ratios["realised"] - 1) < 0.08).all()
     # the guarded rows: internal budget below the user's, validation spend at most the budget
@@ -131,6 +134,14 @@ def test_guard_holds_realised_spend(biased):
     assert (rows.internal_budget < rows.budget).all() and (rows.val_realised_cost <= rows.budget).all()
     assert (rows.val_spend_quantile <= rows.budget).all() and rows.test_coverage.between(0, 1).all()
     assert "test coverage:" in r.stdout and "probability ~0.8" in r.stdout
+    # the default is the guard with a 0.1 margin: a wider margin than 0.2, below the plain calibration
+    r = run_script("routing_constrained.py", "--config_path", str(cfg), "--budget", "3", "5", "--mode", "global",
+                   "--solver", "fast", "--no_plot")
+    assert r.returncode == 0, r.stderr
+    default = pd.read_csv(out / "routing_constrained_global.csv").query("kind == 'routing'")
+    assert (default.guard == "realised").all() and (default.risk == 0.1).all() and "probability ~0.9" in r.stdout
+    assert (default.internal_budget.to_numpy() <= rows.internal_budget.to_numpy()).all()
+    assert (default.internal_budget.to_numpy() < plain_internal).all()
 
 
 def test_guard_without_validation_predictions_exit_2(routed):
