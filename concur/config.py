@@ -51,11 +51,17 @@ SCHEMA: dict[str, Any] = {
         "device": ((str,), "auto"),
         "batch_size": ((int,), 64),
         "normalize": ((bool,), False),
-        # bfloat16 autocast is ~1.6x faster on CPUs with avx512_bf16 (mean cosine to float32 > 0.9999)
-        "dtype": ((str,), "float32"),
+        # "auto": bfloat16 autocast where the device computes it natively (CPU flags avx512_bf16 / amx_bf16,
+        # a CUDA GPU with bf16), float32 elsewhere; the sidecar records the dtype used
+        "dtype": ((str,), "auto"),
         # truncate texts to this many tokens (null: the model's own limit, 256 for MiniLM)
         "max_seq_length": ((int, type(None)), None),
         "trust_remote_code": ((bool,), False),
+        # the content-addressed embedding cache: each distinct text is embedded once per model and settings
+        "cache": ((bool,), True),
+        # its folder (null: $CONCUR_CACHE_DIR/embeddings, else $XDG_CACHE_HOME or ~/.cache, /concur/embeddings);
+        # a relative path resolves against the config file's folder
+        "cache_dir": ((str, type(None)), None),
     },
     "predictor": {
         # "default": the settings below (measured best on real validation data, see README);
@@ -118,7 +124,7 @@ MOVED_KEYS = {
 TASK_FEATURES = ("length", "subject")
 
 CHOICES = {
-    ("embedding", "dtype"): ("float32", "bfloat16"),
+    ("embedding", "dtype"): ("auto", "float32", "bfloat16"),
     ("predictor", "preset"): ("default", "reference"),
     ("predictor", "representation"): ("both", "general", "task-specific"),
     ("predictor", "selection"): ("logloss", "accuracy"),
@@ -247,6 +253,11 @@ def parse_config(raw: Any, base_dir: str | os.PathLike, source: str = "config") 
     for key in ("emb_dim", "hidden_dim", "batch_size", "epochs", "eval_every", "patience"):
         if cfg.predictor[key] <= 0:
             raise ConcurError(f"{source}: config key 'predictor.{key}' must be positive")
+    if cfg.embedding.cache_dir is not None:
+        if not cfg.embedding.cache_dir.strip():
+            raise ConcurError(f"{source}: config key 'embedding.cache_dir' must be null or a folder path, got ''")
+        cache_dir = Path(os.path.expanduser(cfg.embedding.cache_dir))
+        cfg.embedding["cache_dir"] = str(cache_dir if cache_dir.is_absolute() else (base_dir / cache_dir).resolve())
     cfg.update(paths)
     cfg["_config_path"] = None
     return cfg

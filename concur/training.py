@@ -1,9 +1,22 @@
-"""Training loop for one strategy's classifier + regressor, checkpoint selection on validation.
+"""Training loop for strategies' classifiers + regressors, checkpoint selection on validation.
 
-All data stays in tensors; minibatches are slices of a permutation drawn from a seeded
-torch.Generator (no DataLoader), validation is one forward pass. Both networks train in the
-same loop as one stacked module (StackedNets) with one fused AdamW (equal to two optimisers:
-the parameter slices are disjoint and AdamW is per-element), each with its own early stopping.
+All data stays in tensors; minibatches are slices of a permutation drawn from each strategy's
+own seeded torch.Generator (no DataLoader), validation is one forward pass. The networks of any
+number of strategies (a classifier and a regressor each) train in one loop as one stacked module
+(StackedNets) with one fused AdamW: equal to one optimiser per network, since the parameter
+slices are disjoint and AdamW is per-element. Each network keeps its own initialisation (from
+its strategy's seed), minibatch order, early stopping and checkpoint.
+
+Modularity holds bit for bit: a strategy's saved networks are the same bytes whichever other
+strategies were trained beside it (tests/test_batched_training.py). On CPU every per-network
+operation is either element-wise, a reduction over one network's own rows, or one matrix
+product per network (torch.bmm calls the BLAS once per slice); what could still differ is the
+position of a slice in memory, which BLAS kernels and vectorised loops may treat differently
+(alignment, vector tails). So every slice of every tensor starts on a 64-byte boundary:
+minibatches are padded to a multiple of 32 rows (pad rows weigh 0), the hidden and learned
+embedding widths are padded with inert units that stay exactly zero (see `padded_widths`), and
+each parameter slice's storage is a multiple of 64 floats. Other devices (CUDA) make no such
+promise, so strategies train one at a time there (`group_size`).
 """
 from __future__ import annotations
 
@@ -90,225 +103,381 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, dtype=np.float64)))  # overflow-free logistic
 
 
-class StackedNets(nn.Module):
-    """Several StrategyNets of one strategy (classifier, regressor) as one module with stacked weights.
+ALIGN = 16  # floats (64 bytes): every per-network slice of a stacked tensor is a multiple of this
+STORE = 64  # floats: every per-network slice of a parameter's storage is a multiple of this
+ROW_PAD = 32  # minibatches are padded to a multiple of this many rows
+GROUP_SIZE = 16  # strategies trained together at most (memory: each keeps a copy of its rows)
 
-    Slice i is network i; slices share no parameters (each only sees its own loss). It computes
-    exactly StrategyNet's function, but faster for small-batch CPU training:
-    - the first layer's weight is kept in column blocks; the blocks that multiply row-constant
-      inputs (g_model, g_decoding, E_model, E_decoding: one strategy = one model and decoding)
-      are applied once per batch as a matrix-vector product instead of once per row, which
-      cuts the first layer's work about threefold;
-    - one matmul per layer serves all slices.
+
+def _round_up(x: int, m: int) -> int:
+    return -(-x // m) * m
+
+
+def padded_widths(text_dim: int, emb_dim: int, hidden_dim: int) -> tuple[int, int]:
+    """(hidden, learned-embedding) widths used inside StackedNets: the true ones padded with inert
+    units so that every per-network matrix of the forward and backward matrix products holds a
+    multiple of ALIGN floats (rows are padded separately). Pad units have zero weights, output
+    exactly zero and receive exactly zero gradients, so they stay zero and change nothing."""
+    hp, ep = _round_up(hidden_dim, 4), _round_up(emb_dim, 4)
+    if text_dim % 4:
+        ep = _round_up(hp + ep, ALIGN) - hp
+    return hp, ep
+
+
+def group_size(device: torch.device) -> int:
+    """How many strategies may train together on `device` with byte-identical results (see module docstring)."""
+    return GROUP_SIZE if device.type == "cpu" else 1
+
+
+class StackedNets(nn.Module):
+    """Any number of StrategyNets as one module with stacked weights: slice i is network i.
+
+    Slices share no parameters and each sees only its own rows (x is (k, n, d), one minibatch per
+    network), so the gradient of a sum of per-network losses trains each network on its own loss.
+    It computes StrategyNet's function with one matmul per layer for all slices, and applies the
+    first layer's blocks that multiply row-constant inputs (g_model, g_decoding, E_model,
+    E_decoding: one strategy = one model and decoding) once per minibatch instead of once per row.
     Built from, and exported back to, StrategyNets (the saved format).
     """
 
-    def __init__(self, nets: list[StrategyNet]) -> None:
+    # parameter -> per-slice shape, in terms of (d, hp, ep)
+    SHAPES: dict[str, Callable[[int, int, int], tuple[int, ...]]] = {
+        "wx": lambda d, h, e: (h + e, d),  # rows [:h] first-layer columns of g_task; rows [h:] the task projection W
+        "bp": lambda d, h, e: (e,),  # the task projection's bias
+        "w1c": lambda d, h, e: (h, 2 * d),  # first-layer columns of [g_model; g_decoding]
+        "w1e": lambda d, h, e: (h, 2 * e),  # first-layer columns of [E_model; E_decoding]
+        "w1p": lambda d, h, e: (h, e),  # first-layer columns of W g_task
+        "b1": lambda d, h, e: (h,),
+        "w2": lambda d, h, e: (h,),
+        "b2": lambda d, h, e: (1,),
+        "emb": lambda d, h, e: (2 * e,),  # [E_model; E_decoding]
+    }
+
+    def __init__(self, nets: list[StrategyNet], g: torch.Tensor | list[torch.Tensor]) -> None:
+        """`g`: per network, its strategy's [g_model; g_decoding] (k, 2d)."""
         super().__init__()
-        d, e = nets[0].text_dim, nets[0].emb_dim
-        stack = lambda get: nn.Parameter(torch.stack([get(n).detach().clone() for n in nets]))  # noqa: E731
-        self.model_emb = stack(lambda n: n.model_emb.weight[0])  # (k, e)
-        self.decoding_emb = stack(lambda n: n.decoding_emb.weight[0])
-        self.proj_w = stack(lambda n: n.task_proj.weight)  # (k, e, d)
-        self.proj_b = stack(lambda n: n.task_proj.bias)  # (k, e)
-        # first-layer columns, in StrategyNet's input order [g_task, g_model, g_decoding, E_model, E_decoding, W g_task]
-        self.w1_task = stack(lambda n: n.mlp[0].weight[:, :d])  # (k, h, d)
-        self.w1_const = stack(lambda n: n.mlp[0].weight[:, d:3 * d])  # (k, h, 2d)
-        self.w1_emb = stack(lambda n: n.mlp[0].weight[:, 3 * d:3 * d + 2 * e])  # (k, h, 2e)
-        self.w1_proj = stack(lambda n: n.mlp[0].weight[:, 3 * d + 2 * e:])  # (k, h, e)
-        self.b1 = stack(lambda n: n.mlp[0].bias)  # (k, h)
-        self.w2 = stack(lambda n: n.mlp[2].weight[0])  # (k, h)
-        self.b2 = stack(lambda n: n.mlp[2].bias)  # (k, 1)
-        self.softplus = [isinstance(n.out, nn.Softplus) for n in nets]
-        self.representation = nets[0].representation  # the same for every slice
+        net0 = nets[0]
+        self.d, self.e, self.h = net0.text_dim, net0.emb_dim, net0.mlp[0].out_features
+        self.hp, self.ep = padded_widths(self.d, self.e, self.h)
+        self.representation = net0.representation
+        k = len(nets)
+        for name in self.SHAPES:
+            numel = math.prod(self._shape(name))
+            setattr(self, name, nn.Parameter(torch.zeros(k, _round_up(numel, STORE))))
+        d, e, h, hp = self.d, self.e, self.h, self.hp
+        v = self.views()
+        with torch.no_grad():
+            for i, net in enumerate(nets):
+                w = net.mlp[0].weight
+                v["wx"][i, :h] = w[:, :d]
+                v["wx"][i, hp:hp + e] = net.task_proj.weight
+                v["bp"][i, :e] = net.task_proj.bias
+                v["w1c"][i, :h] = w[:, d:3 * d]
+                v["w1e"][i, :h, :e] = w[:, 3 * d:3 * d + e]
+                v["w1e"][i, :h, self.ep:self.ep + e] = w[:, 3 * d + e:3 * d + 2 * e]
+                v["w1p"][i, :h, :e] = w[:, 3 * d + 2 * e:]
+                v["b1"][i, :h] = net.mlp[0].bias
+                v["w2"][i, :h] = net.mlp[2].weight[0]
+                v["b2"][i] = net.mlp[2].bias
+                v["emb"][i, :e] = net.model_emb.weight[0]
+                v["emb"][i, self.ep:self.ep + e] = net.decoding_emb.weight[0]
+        g = torch.stack(list(g)) if isinstance(g, (list, tuple)) else g
+        self.register_buffer("g", g.detach().to(torch.float32).clone(), persistent=False)
+        self.register_buffer("softplus", torch.tensor([isinstance(n.out, nn.Softplus) for n in nets]),
+                             persistent=False)
+        self.any_softplus = bool(self.softplus.any())
 
-    def forward(self, x: torch.Tensor, g_model: torch.Tensor, g_decoding: torch.Tensor) -> torch.Tensor:
-        """(k, n) outputs, one row per network."""
-        n, d = x.shape
-        k, h = self.b1.shape
-        e = self.proj_b.shape[1]
-        if self.representation != "both":  # an ablation: only one part's blocks (StrategyNet zeroes the other's inputs)
-            general = self.representation == "general"
-            if general:
-                per_row = (x @ self.w1_task.reshape(k * h, d).T).view(n, k, h).transpose(0, 1)
-                const = self.b1 + self.w1_const @ torch.cat([g_model, g_decoding])
-            else:
-                proj = (x @ self.proj_w.reshape(k * e, d).T + self.proj_b.reshape(k * e)).view(n, k, e).transpose(0, 1)
-                per_row = torch.bmm(proj, self.w1_proj.transpose(1, 2))
-                const = self.b1 + torch.bmm(self.w1_emb, torch.cat([self.model_emb, self.decoding_emb],
-                                                                    dim=1).unsqueeze(2)).squeeze(2)
-            return self._head(torch.relu(per_row + const.unsqueeze(1)))
-        # per-row parts: one matmul for all slices (x is shared)
-        xt = (x @ self.w1_task.reshape(k * h, d).T).view(n, k, h).transpose(0, 1)  # (k, n, h)
-        proj = (x @ self.proj_w.reshape(k * e, d).T + self.proj_b.reshape(k * e)).view(n, k, e).transpose(0, 1)
-        # row-constant parts: once per batch
-        const = self.b1 + self.w1_const @ torch.cat([g_model, g_decoding]) \
-            + torch.bmm(self.w1_emb, torch.cat([self.model_emb, self.decoding_emb], dim=1).unsqueeze(2)).squeeze(2)
-        hidden = torch.relu(xt + torch.bmm(proj, self.w1_proj.transpose(1, 2)) + const.unsqueeze(1))
-        return self._head(hidden)
+    def _shape(self, name: str) -> tuple[int, ...]:
+        return self.SHAPES[name](self.d, self.hp, self.ep)
 
-    def _head(self, hidden: torch.Tensor) -> torch.Tensor:
-        out = torch.bmm(hidden, self.w2.unsqueeze(2)).squeeze(2) + self.b2  # (k, n)
-        if any(self.softplus):
-            out = torch.stack([nn.functional.softplus(o) if sp else o for o, sp in zip(out, self.softplus)])
+    def views(self, params: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """Each parameter's (k, *shape) view of its padded storage."""
+        out = {}
+        for name in self.SHAPES:
+            p = getattr(self, name) if params is None else params[name]
+            shape = self._shape(name)
+            out[name] = p[:, :math.prod(shape)].view(p.shape[0], *shape)
+        return out
+
+    def forward(self, x: torch.Tensor, rows: list[int] | None = None) -> torch.Tensor:
+        """(k, n) outputs; x is (k, n, d), row i for network i. `rows`: only those networks (no gradient)."""
+        if rows is None:
+            v, g, softplus, any_softplus = self.views(), self.g, self.softplus, self.any_softplus
+        else:
+            idx = torch.tensor(rows, device=self.g.device)
+            v = self.views({name: getattr(self, name).detach()[idx] for name in self.SHAPES})
+            g, softplus = self.g[idx], self.softplus[idx]
+            any_softplus = bool(softplus.any())
+        hp = self.hp
+        z = torch.bmm(x, v["wx"].transpose(1, 2))  # (k, n, hp + ep): the per-row part, one matmul
+        rep = self.representation
+        const = v["b1"]
+        if rep != "task-specific":
+            # row-constant inputs: once per minibatch (an element-wise product and a per-network sum)
+            const = const + (v["w1c"] * g.unsqueeze(1)).sum(-1)
+        if rep != "general":
+            const = const + (v["w1e"] * v["emb"].unsqueeze(1)).sum(-1)
+            proj = z[:, :, hp:] + v["bp"].unsqueeze(1)
+            specific = torch.bmm(proj, v["w1p"].transpose(1, 2))
+            pre = specific if rep == "task-specific" else z[:, :, :hp] + specific
+        else:
+            pre = z[:, :, :hp]
+        hidden = torch.relu(pre + const.unsqueeze(1))
+        out = (hidden * v["w2"].unsqueeze(1)).sum(-1) + v["b2"]
+        if any_softplus:
+            out = torch.where(softplus.unsqueeze(1), nn.functional.softplus(out), out)
         return out
 
     def slice_state(self, i: int) -> dict[str, torch.Tensor]:
         """A CPU copy of slice i's weights (a checkpoint)."""
         return {name: p[i].detach().to("cpu", copy=True) for name, p in self.named_parameters()}
 
-    @staticmethod
-    def export(state: dict[str, torch.Tensor], net: StrategyNet) -> StrategyNet:
-        """Load a slice checkpoint into `net` (a StrategyNet of the matching shape)."""
+    def export(self, state: dict[str, torch.Tensor], net: StrategyNet) -> StrategyNet:
+        """Load a slice checkpoint into `net` (a StrategyNet of the true sizes)."""
+        v = self.views({name: t.unsqueeze(0) for name, t in state.items()})
+        v = {name: t[0] for name, t in v.items()}
+        d, e, h, hp, ep = self.d, self.e, self.h, self.hp, self.ep
         with torch.no_grad():
-            net.model_emb.weight[0].copy_(state["model_emb"])
-            net.decoding_emb.weight[0].copy_(state["decoding_emb"])
-            net.task_proj.weight.copy_(state["proj_w"])
-            net.task_proj.bias.copy_(state["proj_b"])
-            net.mlp[0].weight.copy_(torch.cat([state["w1_task"], state["w1_const"], state["w1_emb"], state["w1_proj"]], dim=1))
-            net.mlp[0].bias.copy_(state["b1"])
-            net.mlp[2].weight[0].copy_(state["w2"])
-            net.mlp[2].bias.copy_(state["b2"])
+            net.model_emb.weight[0].copy_(v["emb"][:e])
+            net.decoding_emb.weight[0].copy_(v["emb"][ep:ep + e])
+            net.task_proj.weight.copy_(v["wx"][hp:hp + e])
+            net.task_proj.bias.copy_(v["bp"][:e])
+            net.mlp[0].weight.copy_(torch.cat([v["wx"][:h], v["w1c"][:h], v["w1e"][:h, :e], v["w1e"][:h, ep:ep + e],
+                                               v["w1p"][:h, :e]], dim=1))
+            net.mlp[0].bias.copy_(v["b1"][:h])
+            net.mlp[2].weight[0].copy_(v["w2"][:h])
+            net.mlp[2].bias.copy_(v["b2"])
         return net
 
     def keep(self, rows: list[int], opt: torch.optim.Optimizer,
              make_opt: Callable[..., torch.optim.Optimizer]) -> tuple["StackedNets", torch.optim.Optimizer]:
-        """Drop the other slices (an early-stopped network), carrying AdamW's state over unchanged."""
-        new = copy.deepcopy(self)
-        new.softplus = [self.softplus[i] for i in rows]
+        """Drop the other slices (early-stopped networks), carrying AdamW's state over unchanged."""
+        new = copy.copy(self)
+        new._parameters = dict(self._parameters)
+        new._buffers = dict(self._buffers)
+        idx = torch.tensor(rows, device=self.g.device)
         for name, p in self.named_parameters():
-            setattr(new, name, nn.Parameter(p.detach()[rows].clone()))
+            new._parameters[name] = nn.Parameter(p.detach()[idx].clone())
+        new.g, new.softplus = self.g[idx].clone(), self.softplus[idx].clone()
+        new.any_softplus = bool(new.softplus.any())
         new_opt = make_opt(new.parameters())
         for old_p, new_p in zip(self.parameters(), new.parameters()):
             st = opt.state.get(old_p)
             if st:
-                new_opt.state[new_p] = {k: (v.clone() if k == "step" else v[rows].clone()) for k, v in st.items()}
+                new_opt.state[new_p] = {k: (v.clone() if k == "step" else v[idx].clone()) for k, v in st.items()}
         return new, new_opt
 
 
-@torch.no_grad()
-def _stacked_outputs(net: StackedNets, x: torch.Tensor, g_model: torch.Tensor, g_decoding: torch.Tensor) -> np.ndarray:
-    net.eval()
-    outs = [net(x[i:i + PREDICT_CHUNK], g_model, g_decoding).cpu() for i in range(0, x.shape[0], PREDICT_CHUNK)]
-    return torch.cat(outs, dim=1).double().numpy()
+@dataclass
+class _Run:
+    """One strategy's training in a group: its networks, schedule position and checkpoints."""
+
+    data: StrategyData
+    name: str
+    gen: torch.Generator
+    cls_net: StrategyNet
+    reg_net: StrategyNet
+    scaling: CostScaling
+    constant_prob: float | None
+    roles: list[str]  # networks still training
+    offset: int  # first row of this strategy's training rows in the group's row table
+    steps: int  # minibatches per epoch
+    epoch: int = 1
+    step: int = 0
+    rows: torch.Tensor | None = None  # (steps, padded batch) this epoch's row indices (pad: the zero row)
+    weights: torch.Tensor | None = None  # (steps, padded batch) 1/batch size, 0 for pad rows
+    best: dict[str, tuple[float, dict, int]] = field(default_factory=dict)
+    bad_evals: dict[str, int] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
 
 
 def fit_strategy(data: StrategyData, pcfg: dict[str, Any], seed: int, device: torch.device,
                  warn: Callable[[str], None] = print, name: str = "", threads: int | None = 1) -> FitResult:
-    """Train one strategy's predictors; keep the best validation checkpoint of each.
+    """Train one strategy's predictors; keep the best validation checkpoint of each (fit_strategies of one)."""
+    return fit_strategies([data], pcfg, [seed], device, warn, [name], threads)[0]
+
+
+def fit_strategies(datas: list[StrategyData], pcfg: dict[str, Any], seeds: list[int], device: torch.device,
+                   warn: Callable[[str], None] = print, names: list[str] | None = None,
+                   threads: int | None = 1) -> list[FitResult]:
+    """Train several strategies' predictors in one vectorised loop; one FitResult per strategy, each the
+    same as training that strategy alone (on CPU; see the module docstring).
 
     On CPU, torch uses `threads` threads meanwhile (None: leave as is). One is the default:
-    batch-32 steps of these small networks gain nothing from more, and on a busy machine
+    minibatch steps of these small networks gain nothing from more, and on a busy machine
     two threads were measured 15x slower than one.
     """
     previous = torch.get_num_threads()
     if device.type == "cpu" and threads:
         torch.set_num_threads(threads)
     try:
-        return _fit(data, pcfg, seed, device, warn, name)
+        return _fit(datas, pcfg, seeds, device, warn, names or [""] * len(datas))
     finally:
         torch.set_num_threads(previous)
 
 
-def _fit(data: StrategyData, pcfg: dict[str, Any], seed: int, device: torch.device,
-         warn: Callable[[str], None], name: str) -> FitResult:
-    """fit_strategy's body.
+def _fit(datas: list[StrategyData], pcfg: dict[str, Any], seeds: list[int], device: torch.device,
+         warn: Callable[[str], None], names: list[str]) -> list[FitResult]:
+    """fit_strategies' body.
 
-    Each network stops on its own after `patience` evaluations without a better validation
-    score (log-loss or accuracy for the classifier, target-space MSE for the regressor); a
-    stopped network is dropped from the stacked module, the other trains on unchanged.
+    Every strategy runs its own schedule (epochs of its own length, its own permutations); one
+    step of the loop takes one minibatch step of every network still training. Each network
+    stops on its own after `patience` evaluations without a better validation score (log-loss
+    or accuracy for the classifier, target-space MSE for the regressor); a stopped network is
+    dropped from the stacked module, the others train on unchanged.
     """
-    if len(data.val_y) == 0:
-        raise ConcurError(f"strategy '{name}': no validation rows; validation is needed to select checkpoints")
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    d = data.train_x.shape[1]
+    for data, name in zip(datas, names):
+        if len(data.val_y) == 0:
+            raise ConcurError(f"strategy '{name}': no validation rows; validation is needed to select checkpoints")
+    d = datas[0].train_x.shape[1]
     rep = pcfg.get("representation", "both")
-    cls_net = accuracy_classifier(d, pcfg["emb_dim"], pcfg["hidden_dim"], rep)
-    reg_net = cost_regressor(d, pcfg["emb_dim"], pcfg["hidden_dim"], pcfg["cost_target"], rep)
-    scaling = CostScaling.fit(pcfg["cost_target"], data.train_c)
+    bs, epochs, every = pcfg["batch_size"], pcfg["epochs"], pcfg["eval_every"]
+    bs_pad = _round_up(bs, ROW_PAD)
+    runs: list[_Run] = []
+    offset = 0
+    for data, seed, name in zip(datas, seeds, names):
+        torch.manual_seed(seed)
+        cls_net = accuracy_classifier(d, pcfg["emb_dim"], pcfg["hidden_dim"], rep)
+        reg_net = cost_regressor(d, pcfg["emb_dim"], pcfg["hidden_dim"], pcfg["cost_target"], rep)
+        constant_prob = None
+        if data.train_y.min() == data.train_y.max():
+            # one class only: a network cannot learn a ranking; predict the smoothed base rate
+            n = len(data.train_y)
+            constant_prob = float((data.train_y.sum() + 0.5) / (n + 1))
+            warn(f"warning: strategy '{name}': all {n} training labels are {data.train_y[0]:g}; "
+                 f"using a constant P(correct) = {constant_prob:.4f}")
+        roles = ["reg"] if constant_prob is not None else ["cls", "reg"]
+        n = data.train_x.shape[0]
+        runs.append(_Run(data, name, torch.Generator().manual_seed(seed), cls_net, reg_net,
+                         CostScaling.fit(pcfg["cost_target"], data.train_c), constant_prob, roles, offset,
+                         -(-n // bs), best={r: (math.inf, {}, 0) for r in roles}, bad_evals={r: 0 for r in roles}))
+        offset += n
+    pad_row = offset  # an all-zero row that pad entries of a minibatch point at
+    x_all = torch.cat([r.data.train_x for r in runs] + [torch.zeros(1, d)]).to(device)
+    # training targets: row 0 the labels (classifiers), row 1 the transformed costs (regressors)
+    targets = torch.stack([
+        torch.as_tensor(np.concatenate([r.data.train_y for r in runs] + [[0.0]]), dtype=torch.float32),
+        torch.as_tensor(np.concatenate([r.scaling.forward(r.data.train_c) for r in runs] + [[0.0]]),
+                        dtype=torch.float32)]).to(device)
 
-    constant_prob = None
-    if data.train_y.min() == data.train_y.max():
-        # one class only: a network cannot learn a ranking; predict the smoothed base rate
-        n = len(data.train_y)
-        constant_prob = float((data.train_y.sum() + 0.5) / (n + 1))
-        warn(f"warning: strategy '{name}': all {n} training labels are {data.train_y[0]:g}; "
-             f"using a constant P(correct) = {constant_prob:.4f}")
-
-    roles = ["reg"] if constant_prob is not None else ["cls", "reg"]
-    stacked = StackedNets([cls_net, reg_net] if constant_prob is None else [reg_net]).to(device)
-    g_model, g_decoding = data.g_model.to(device), data.g_decoding.to(device)
-    x_tr = data.train_x.to(device)
-    targets = {"cls": torch.as_tensor(data.train_y, dtype=torch.float32, device=device),
-               "reg": torch.as_tensor(scaling.forward(data.train_c), dtype=torch.float32, device=device)}
-    x_val = data.val_x.to(device)
-    y_val = np.asarray(data.val_y, dtype=np.float64)
-    z_val = scaling.forward(data.val_c)
-
+    slices = [(i, role) for i, run in enumerate(runs) for role in run.roles]  # (run, role) of each stacked network
+    nets = [run.cls_net if role == "cls" else run.reg_net for i, role in slices for run in [runs[i]]]
+    g = [torch.cat([runs[i].data.g_model, runs[i].data.g_decoding]) for i, _ in slices]
+    stacked = StackedNets(nets, g).to(device)
     fused = {"fused": True} if device.type in ("cpu", "cuda") else {}
     make_opt = lambda params: torch.optim.AdamW(params, lr=pcfg["lr"], weight_decay=pcfg["weight_decay"], **fused)  # noqa: E731
     opt = make_opt(stacked.parameters())
-    best: dict[str, tuple[float, dict, int]] = {r: (math.inf, {}, 0) for r in roles}
-    bad_evals = {r: 0 for r in roles}
-    history: list[dict[str, float]] = []
-    n, bs, epochs, every = x_tr.shape[0], pcfg["batch_size"], pcfg["epochs"], pcfg["eval_every"]
-    epoch = 0
-    for epoch in range(1, epochs + 1):
-        stacked.train()
-        perm = torch.randperm(n, generator=gen).to(device)
-        t_rows = torch.stack([targets[r] for r in roles])
-        cls_row = roles.index("cls") if "cls" in roles else -1
-        for start in range(0, n, bs):
-            idx = perm[start:start + bs]
-            out, t = stacked(x_tr[idx], g_model, g_decoding), t_rows[:, idx]
-            loss = sum(nn.functional.binary_cross_entropy_with_logits(out[i], t[i]) if i == cls_row
-                       else nn.functional.mse_loss(out[i], t[i]) for i in range(len(roles)))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        if epoch % every and epoch != epochs:
-            continue
-        # validation, one forward pass; lower score is better for both networks
-        outs = _stacked_outputs(stacked, x_val, g_model, g_decoding)
-        row: dict[str, float] = {"epoch": epoch}
+    val = [(r.data.val_x.to(device), np.asarray(r.data.val_y, dtype=np.float64), r.scaling.forward(r.data.val_c))
+           for r in runs]
+
+    def start_epoch(run: _Run) -> None:
+        n = run.data.train_x.shape[0]
+        perm = torch.randperm(n, generator=run.gen) + run.offset
+        rows = torch.full((run.steps * bs,), pad_row, dtype=torch.long)
+        rows[:n] = perm
+        rows = torch.cat([rows.view(run.steps, bs), torch.full((run.steps, bs_pad - bs), pad_row)], dim=1)
+        real = rows != pad_row
+        run.rows = rows.to(device)
+        run.weights = (real / real.sum(1, keepdim=True)).to(torch.float32).to(device)
+
+    def evaluate(i: int, run: _Run, positions: list[int]) -> list[str]:
+        """Validation of run i's networks (their stacked positions); returns the roles that stop."""
+        x_val, y_val, z_val = val[i]
+        with torch.no_grad():
+            outs = torch.cat([stacked(x_val[j:j + PREDICT_CHUNK].expand(len(positions), -1, -1), positions)
+                              for j in range(0, x_val.shape[0], PREDICT_CHUNK)], dim=1).cpu().double().numpy()
+        row: dict[str, float] = {"epoch": run.epoch}
         stopped = []
-        for i, role in enumerate(roles):
+        for out, pos, role in zip(outs, positions, [slices[p][1] for p in positions]):
             if role == "cls":
-                p = sigmoid(outs[i])
+                p = sigmoid(out)
                 row["val_logloss"], row["val_accuracy"] = metrics.log_loss(y_val, p), metrics.accuracy(y_val, p)
                 score = row["val_logloss"] if pcfg["selection"] == "logloss" else -row["val_accuracy"]
             else:
-                row["val_mse"] = score = float(np.mean((outs[i] - z_val) ** 2))
-            if score < best[role][0] or best[role][2] == 0:
-                best[role] = (score, stacked.slice_state(i), epoch)
-                bad_evals[role] = 0
+                row["val_mse"] = score = float(np.mean((out - z_val) ** 2))
+            if score < run.best[role][0] or run.best[role][2] == 0:
+                run.best[role] = (score, stacked.slice_state(pos), run.epoch)
+                run.bad_evals[role] = 0
             else:
-                bad_evals[role] += 1
-                if bad_evals[role] >= pcfg["patience"]:
+                run.bad_evals[role] += 1
+                if run.bad_evals[role] >= pcfg["patience"]:
                     stopped.append(role)
-        history.append(row)
-        if len(stopped) == len(roles):
-            break
-        if stopped:
-            keep = [i for i, r in enumerate(roles) if r not in stopped]
-            stacked, opt = stacked.keep(keep, opt, make_opt)
-            roles = [roles[i] for i in keep]
+        run.history.append(row)
+        return stopped
 
-    if constant_prob is None:
-        StackedNets.export(best["cls"][1], cls_net)
-    else:
-        constant_classifier(cls_net, constant_prob)
-    StackedNets.export(best["reg"][1], reg_net)
-    if pcfg.get("cost_smearing", False):
-        scaling = scaling.with_smearing(forward_all(reg_net, data.val_x, data.g_model, data.g_decoding,
-                                                    torch.device("cpu")), data.val_c)
-    temperature = 1.0
-    if pcfg["temperature_scaling"] and constant_prob is None:
-        temperature = fit_temperature(forward_all(cls_net, data.val_x, data.g_model, data.g_decoding,
-                                                  torch.device("cpu")), y_val)
-    return FitResult(cls_net, reg_net, scaling, temperature, constant_prob,
-                     {"cls": best["cls"][2] if "cls" in best else 0, "reg": best["reg"][2]}, epoch, history)
+    bce = nn.functional.binary_cross_entropy_with_logits
+
+    def layout() -> tuple[torch.Tensor, torch.Tensor, str, dict[int, list[int]]]:
+        """For the current slices: classifier mask, target row per slice, which losses, each run's positions."""
+        is_cls = torch.tensor([role == "cls" for _, role in slices], device=device)
+        kinds = "cls" if all(r == "cls" for _, r in slices) else "reg" if all(r == "reg" for _, r in slices) else "both"
+        positions: dict[int, list[int]] = {}
+        for p, (i, _) in enumerate(slices):
+            positions.setdefault(i, []).append(p)
+        return is_cls.unsqueeze(1), (~is_cls).long().unsqueeze(1), kinds, positions
+
+    for run in runs:
+        start_epoch(run)
+    is_cls, target_row, kinds, positions = layout()
+    while slices:
+        stacked.train()
+        rows = torch.stack([runs[i].rows[runs[i].step] for i, _ in slices])  # (k, padded batch)
+        weights = torch.stack([runs[i].weights[runs[i].step] for i, _ in slices])
+        out = stacked(x_all[rows])
+        t = targets[target_row, rows]
+        if kinds == "cls":
+            losses = bce(out, t, reduction="none")
+        elif kinds == "reg":
+            losses = (out - t) ** 2
+        else:
+            losses = torch.where(is_cls, bce(out, t, reduction="none"), (out - t) ** 2)
+        loss = (losses * weights).sum()  # the sum of each network's mean loss over its own rows
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+        drop: set[int] = set()
+        for i, pos in positions.items():
+            run = runs[i]
+            run.step += 1
+            if run.step < run.steps:
+                continue
+            run.step = 0
+            if run.epoch % every == 0 or run.epoch == epochs:
+                stopped = evaluate(i, run, pos)
+                run.roles = [r for r in run.roles if r not in stopped]
+                drop.update(p for p in pos if slices[p][1] in stopped)
+            if run.epoch == epochs or not run.roles:
+                drop.update(pos)
+                continue
+            run.epoch += 1
+            start_epoch(run)
+        if drop:
+            keep = [p for p in range(len(slices)) if p not in drop]
+            slices = [slices[p] for p in keep]
+            if keep:
+                stacked, opt = stacked.keep(keep, opt, make_opt)
+                is_cls, target_row, kinds, positions = layout()
+
+    results = []
+    for run in runs:
+        data, cls_net, reg_net, scaling = run.data, run.cls_net, run.reg_net, run.scaling
+        if run.constant_prob is None:
+            stacked.export(run.best["cls"][1], cls_net)
+        else:
+            constant_classifier(cls_net, run.constant_prob)
+        stacked.export(run.best["reg"][1], reg_net)
+        if pcfg.get("cost_smearing", False):
+            scaling = scaling.with_smearing(forward_all(reg_net, data.val_x, data.g_model, data.g_decoding,
+                                                        torch.device("cpu")), data.val_c)
+        temperature = 1.0
+        if pcfg["temperature_scaling"] and run.constant_prob is None:
+            temperature = fit_temperature(forward_all(cls_net, data.val_x, data.g_model, data.g_decoding,
+                                                      torch.device("cpu")), np.asarray(data.val_y, dtype=np.float64))
+        results.append(FitResult(cls_net, reg_net, scaling, temperature, run.constant_prob,
+                                 {"cls": run.best["cls"][2] if "cls" in run.best else 0, "reg": run.best["reg"][2]},
+                                 run.epoch, run.history))
+    return results
 
 
 def predict_outputs(fit_cls: StrategyNet, fit_reg: StrategyNet, scaling: CostScaling, temperature: float,

@@ -55,6 +55,13 @@ def run_script(script: str, *args: str, cwd: Path | None = None, env: dict | Non
                           capture_output=True, text=True, timeout=600)
 
 
+@pytest.fixture(autouse=True)
+def _own_embedding_cache(tmp_path_factory, monkeypatch):
+    """Each test its own embedding cache, never the user's: cached vectors must not leak between tests
+    (subprocesses inherit the variable)."""
+    monkeypatch.setenv("CONCUR_CACHE_DIR", str(tmp_path_factory.mktemp("concur_cache")))
+
+
 @pytest.fixture
 def tiny_config(tmp_path: Path) -> Path:
     return write_tiny_dataset(tmp_path / "ds")

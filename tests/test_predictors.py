@@ -55,14 +55,17 @@ def test_shapes_for_two_embedding_sizes(text_dim, emb_dim, hidden):
 
 def test_stacked_nets_compute_the_same_function_and_export_back():
     d = 20
-    nets = [accuracy_classifier(d, 8, 6), cost_regressor(d, 8, 6, "raw")]
-    stacked = StackedNets(nets)
-    x, gm, gd = torch.randn(9, d), torch.randn(d), torch.randn(d)
-    out = stacked(x, gm, gd)
+    nets = [accuracy_classifier(d, 8, 6), cost_regressor(d, 8, 6, "raw"), accuracy_classifier(d, 8, 6)]
+    gs = [(torch.randn(d), torch.randn(d)) for _ in nets]
+    stacked = StackedNets(nets, [torch.cat(g) for g in gs])
+    xs = torch.randn(len(nets), 9, d)  # each network its own rows
+    out = stacked(xs)
+    assert out.shape == (3, 9)
+    torch.testing.assert_close(stacked(xs[[0, 2]], [0, 2]), out[[0, 2]])  # a subset of the networks
     for i, net in enumerate(nets):
-        torch.testing.assert_close(out[i], net(x, gm, gd), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(out[i], net(xs[i], *gs[i]), rtol=1e-5, atol=1e-5)
         fresh = StrategyNet(d, 8, 6, softplus=i == 1)
-        StackedNets.export(stacked.slice_state(i), fresh)
+        stacked.export(stacked.slice_state(i), fresh)
         for (k, a), b in zip(net.state_dict().items(), fresh.state_dict().values()):
             assert torch.equal(a, b), k
 
@@ -173,8 +176,8 @@ def test_representation_ablation_uses_only_its_part(rep):
         else:  # the general vectors must not matter, only W g_task
             after = net(x, gm * 5, -gd)
     torch.testing.assert_close(before, after)
-    stacked = StackedNets([net, StrategyNet(d, 6, 5, softplus=True, representation=rep)])
-    torch.testing.assert_close(stacked(x, gm, gd)[0], net(x, gm, gd), rtol=1e-5, atol=1e-5)
+    stacked = StackedNets([net, StrategyNet(d, 6, 5, softplus=True, representation=rep)], [torch.cat([gm, gd])] * 2)
+    torch.testing.assert_close(stacked(x.expand(2, -1, -1))[0], net(x, gm, gd), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError):
         StrategyNet(d, 6, 5, representation="neither")
 

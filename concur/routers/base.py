@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -158,6 +158,15 @@ class Router(ABC):
     def predict_part(self, state: Any, batch: TaskBatch, strategies: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(n, len(strategies)) P(correct) and expected cost of the batch under one part's state."""
 
+    def fit_parts(self, inp: Inputs, todo: dict[str, list[str]], log: Log) -> Iterator[tuple[str, Any]]:
+        """Fit several parts ({part: its strategies}); yields (part, state) as each is ready, in any order.
+
+        The default fits them one by one with fit_part. A router whose parts are independent may
+        train them together (CONCUR: one vectorised loop), provided every state is exactly what
+        fit_part gives for that part alone."""
+        for part, strategies in todo.items():
+            yield part, self.fit_part(inp, part, strategies, log)
+
     def save_part(self, state: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         """({file key: torch-saveable object}, JSON-able meta) describing a part's state."""
         return {}, {"state": state}
@@ -193,7 +202,8 @@ class Router(ABC):
         self.vectors_ = {s: inp.strategy_vectors(s) for s in self.strategies}
         parts = self.parts(self.strategies)
         status: dict[str, str] = {}
-        for part, names in tqdm(parts.items(), desc=f"{self.name} parts", disable=not progress or len(parts) < 2):
+        todo: dict[str, tuple[list[str], str, dict[str, Any]]] = {}  # part -> (strategies, fingerprint, inputs)
+        for part, names in parts.items():
             parts_fp = self.fingerprint_parts(inp, part, names)
             fp = cache.fingerprint(parts_fp)
             why = "new"
@@ -212,7 +222,11 @@ class Router(ABC):
             n_train = sum(len(split_rows(inp.ds.train, s)[0]) for s in names)
             n_val = sum(len(split_rows(inp.ds.val, s)[0]) for s in names)
             log(f"{self._label(part)}: training ({why}) on {n_train} train / {n_val} val rows")
-            state = self.fit_part(inp, part, names, log)
+            todo[part] = (names, fp, parts_fp)
+        fitted = self.fit_parts(inp, {part: names for part, (names, _, _) in todo.items()}, log)
+        for part, state in tqdm(fitted, total=len(todo), desc=f"{self.name} parts",
+                                disable=not progress or len(todo) < 2):
+            _, fp, parts_fp = todo[part]
             self.states_[part] = state
             self.fingerprints_[part] = fp
             if store is not None:
@@ -220,7 +234,7 @@ class Router(ABC):
             summary = self.part_summary(state)
             log(f"{self._label(part)}: saved" + (f" ({summary})" if summary else ""))
             status[part] = "trained"
-        return status
+        return {part: status[part] for part in parts}
 
     def load(self, inp: Inputs, strategies: list[str], store: Path) -> "Router":
         """Load every part from `store`, refusing missing, damaged or stale ones (one-line errors)."""

@@ -1,13 +1,15 @@
 """CONCUR: per-strategy P(correct) classifier and cost regressor (the paper's modular design).
 
 Each strategy has its own pair of networks (concur/predictors.py), trained on that strategy's rows
-only (concur/training.py) with its own seed from (seed, strategy name); checkpoints are chosen on
+only (concur/training.py) with its own seed from (seed, strategy name); the strategies to train
+are trained together in one vectorised loop, each exactly as it would be alone; checkpoints are chosen on
 validation, P(correct) is temperature-scaled and the log-space cost regressor's median is turned
 into a mean by smearing, both fitted on validation. The files keep the reference layout in the
 predictor folder: accuracy_cls_<s>.pt, cost_reg_<s>.pt and <s>.json (the record).
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from ..cost_scaling import CostScaling
 from ..errors import ConcurError
 from ..inputs import Inputs, TaskBatch, split_rows
 from ..predictors import StrategyNet, accuracy_classifier, cost_regressor
-from ..training import StrategyData, fit_strategy, predict_outputs, resolve_device
+from ..training import FitResult, StrategyData, fit_strategies, group_size, predict_outputs, resolve_device
 from .base import Log, Router
 
 
@@ -65,9 +67,23 @@ class ConcurRouter(Router):
         return StrategyData(g_model, g_decoding, inp.task_emb[tr_rows], tr_y, tr_c, inp.task_emb[va_rows], va_y, va_c)
 
     def fit_part(self, inp: Inputs, part: str, strategies: list[str], log: Log) -> ConcurPart:
-        data = self._data(inp, part)
+        return next(self.fit_parts(inp, {part: strategies}, log))[1]
+
+    def fit_parts(self, inp: Inputs, todo: dict[str, list[str]], log: Log) -> Iterator[tuple[str, ConcurPart]]:
+        """The requested strategies' networks in one vectorised loop (groups of up to `group_size` strategies);
+        each strategy's part is the same as when it is trained alone (concur/training.py)."""
         device = resolve_device(self.settings["device"])
-        fit = fit_strategy(data, self.settings, self.part_seed(part), device, warn=log, name=part, threads=None)
+        parts = list(todo)
+        size = group_size(device)
+        for start in range(0, len(parts), size):
+            group = parts[start:start + size]
+            datas = [self._data(inp, part) for part in group]
+            fits = fit_strategies(datas, self.settings, [self.part_seed(part) for part in group], device, warn=log,
+                                  names=group, threads=None)
+            for part, data, fit in zip(group, datas, fits):
+                yield part, self._part_state(data, fit, device)
+
+    def _part_state(self, data: StrategyData, fit: FitResult, device: torch.device) -> ConcurPart:
         p_val, c_val = predict_outputs(fit.cls_net, fit.reg_net, fit.scaling, fit.temperature, data.val_x,
                                        data.g_model, data.g_decoding, device)
         val = {**metrics.classification_metrics(data.val_y, p_val), **metrics.cost_metrics(data.val_c, c_val)}
