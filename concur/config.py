@@ -28,6 +28,10 @@ PATH_KEYS = (
     "output_path",
 )
 
+# Optional paths: the models' answers per split (concur/answers.py); null or absent when a data set has none.
+ANSWER_PATH_KEYS = ("train_answers_path", "val_answers_path", "test_answers_path")
+ANSWER_FILES = {f"{s}_answers_path": f"answers_{s}.csv" for s in ("train", "val", "test")}
+
 # Where each reference key points inside a self-contained dataset folder (prepare_data.py's layout).
 FOLDER_LAYOUT = {"strategy_path": "strategies.json", "strategy_emb_path": "strategy_embeddings.pt",
                  "task_path": "task.json", "task_emb_path": "task_embeddings.pt",
@@ -219,6 +223,12 @@ def parse_config(raw: Any, base_dir: str | os.PathLike, source: str = "config") 
             raise ConcurError(f"{source}: config key '{key}' must be a non-empty path string, got {value!r}")
         p = Path(os.path.expanduser(value))
         paths[key] = p if p.is_absolute() else (base_dir / p).resolve()
+    for key in ANSWER_PATH_KEYS:
+        value = raw.pop(key, None)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ConcurError(f"{source}: config key '{key}' must be null or a non-empty path string, got {value!r}")
+        p = None if value is None else Path(os.path.expanduser(value))
+        paths[key] = None if p is None else p if p.is_absolute() else (base_dir / p).resolve()
     routers = raw.pop("routers", None)
     predictor = raw.get("predictor")
     if isinstance(predictor, dict) and predictor.get("preset") == "reference":
@@ -390,10 +400,14 @@ def load_config(path: str | os.PathLike = "config.yml") -> Config:
     return cfg
 
 
-def folder_config_text(settings: dict[str, Any] | None = None, header: str | None = None) -> str:
-    """config.yml text for a dataset folder laid out as FOLDER_LAYOUT, plus optional settings."""
+def folder_config_text(settings: dict[str, Any] | None = None, header: str | None = None,
+                       answers: bool = False) -> str:
+    """config.yml text for a dataset folder laid out as FOLDER_LAYOUT (plus answers_<split>.csv when
+    `answers`), plus optional settings."""
     lines = [f"# {header}"] if header else []
     lines += [f"{key}: ./{FOLDER_LAYOUT[key]}" for key in PATH_KEYS]
+    if answers:
+        lines += [f"{key}: ./{name}" for key, name in ANSWER_FILES.items()]
     text = "\n".join(lines) + "\n"
     if settings:
         text += yaml.safe_dump(settings, sort_keys=False, default_flow_style=False)

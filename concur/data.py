@@ -220,10 +220,14 @@ def _line(idx) -> int:
     return int(idx) + 2
 
 
-def read_csv_table(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
-    """Parse a CSV (ids and names as strings) and check that it has rows and the required columns."""
+def read_csv_table(path: Path, required: tuple[str, ...], text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Parse a CSV (ids, names and `text_columns` as strings) and check that it has rows and the required
+    columns. With `text_columns` no value is read as missing: an empty cell is '' (numbers are checked by
+    the caller)."""
+    kwargs = {"keep_default_na": False} if text_columns else {}
     try:
-        df = pd.read_csv(path, dtype={"question_id": str, "model": str, "decoding": str})
+        df = pd.read_csv(path, dtype={"question_id": str, "model": str, "decoding": str,
+                                      **{c: str for c in text_columns}}, **kwargs)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise ConcurError(f"{path}: cannot parse CSV: {str(err).splitlines()[0]}") from None
     missing = [c for c in required if c not in df.columns]

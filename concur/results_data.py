@@ -28,6 +28,12 @@ DATASETS: dict[str, dict[str, Any]] = {
                       "continual": False},
 }
 DATASET_FILES = ("task.json", "strategies.json", "train.csv", "val.csv", "test.csv", "config.yml", "import_info.json")
+ANSWER_FILES = ("answers_train.csv", "answers_val.csv", "answers_test.csv")  # where the source has answers
+
+
+def dataset_files(data_dir: Path) -> list[Path]:
+    """The files an import's record covers: the data set, and its answers files when written."""
+    return [data_dir / f for f in DATASET_FILES + ANSWER_FILES if f in DATASET_FILES or (data_dir / f).is_file()]
 EMBEDDING_FILES = ("task_embeddings.pt", "task_embeddings.pt.meta.json", "strategy_embeddings.pt",
                    "strategy_embeddings.pt.meta.json")
 
@@ -61,7 +67,7 @@ def prepare_dataset(name: str, work_root: Path, data_root: Path, import_kwargs: 
     spec = spec or DATASETS[name]
     data_dir = Path(work_root) / name / "data"
     record = data_dir / "import_record.json"
-    fp = cache.fingerprint({"source": spec["source"], "seed": 0, "kwargs": import_kwargs,
+    fp = cache.fingerprint({"source": spec["source"], "seed": 0, "kwargs": import_kwargs, "answers": 1,
                             "source_files": _source_listing(data_root, spec["source"])})
     chk = cache.check(record, fp)
     if chk.current:
@@ -70,7 +76,7 @@ def prepare_dataset(name: str, work_root: Path, data_root: Path, import_kwargs: 
         log(f"[{name}] import {chk.status} ({chk.reason}); importing again")
     t = time.perf_counter()
     prepare(spec["source"], data_dir, force=True, seed=0, input_path=str(data_root), **import_kwargs)
-    cache.commit(record, fp, [data_dir / f for f in DATASET_FILES], source=spec["source"])
+    cache.commit(record, fp, dataset_files(data_dir), source=spec["source"])
     log(f"[{name}] imported into {data_dir}")
     return data_dir, time.perf_counter() - t, "imported"
 
@@ -156,6 +162,12 @@ def derive_ood(name: str, work_root: Path, log: Log) -> tuple[Path, str]:
         which = rows["question_id"].map(split)
         for s in ("train", "val", "test"):
             rows[which == s].to_csv(tmp / f"{s}.csv", index=False)
+        if all((base / f).is_file() for f in ANSWER_FILES):  # the models' answers follow their tasks
+            answers = pd.concat([pd.read_csv(base / f, dtype=str, keep_default_na=False) for f in ANSWER_FILES],
+                                ignore_index=True)
+            at = answers["question_id"].map(split)
+            for s in ("train", "val", "test"):
+                answers[at == s].to_csv(tmp / f"answers_{s}.csv", index=False)
         counts = {s: int(sum(v == s for v in split.values())) for s in ("train", "val", "test")}
         write_json_atomic(tmp / "import_info.json", {**info, "tasks": counts, "derived_from": spec["base"],
                                                      "ood_rule": spec["title"]})
@@ -168,6 +180,6 @@ def derive_ood(name: str, work_root: Path, log: Log) -> tuple[Path, str]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    cache.commit(record, fp, [data_dir / f for f in DATASET_FILES], source=f"{spec['base']} (OOD re-split)")
+    cache.commit(record, fp, dataset_files(data_dir), source=f"{spec['base']} (OOD re-split)")
     log(f"[{name}] derived from {spec['base']}: train {counts['train']}, val {counts['val']}, test {counts['test']}")
     return data_dir, "derived"

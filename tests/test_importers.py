@@ -382,3 +382,54 @@ def test_real_routellm(tmp_path):
     assert data.info["unparsed_prompts"] < 100
     labels = np.vstack([sp.label for sp in ds.splits.values()])
     assert 0.6 < labels[:, 0].mean() < 0.75 and 0.75 < labels[:, 1].mean() < 0.86
+
+
+# --------------------------------------------------------------- answers
+def test_mmlu_pro_answers_are_the_extracted_letters(tmp_path):
+    recs = write_mmlu_pro(tmp_path / "mmlu_pro")
+    data = mp.import_mmlu_pro(tmp_path / "mmlu_pro", list(MP_MODELS), word_count)
+    ans = data.answers.set_index(["question_id", "model"])
+    assert len(ans) == len(data.outcomes)
+    for m in MP_MODELS:
+        for r in recs[m]:
+            if not isinstance(r, dict) or str(r["question_id"]) not in ans.index.get_level_values(0):
+                continue
+            row = ans.loc[(str(r["question_id"]), mp.short_name(m))]
+            assert row.answer == (r["pred"] or "") and row.parsed == int(r["pred"] is not None)
+            assert row.response_tokens == len(r.get("generated_text", r.get("model_outputs")).split())
+
+
+@pytest.mark.parametrize("response, task, expected", [
+    ("['D']", "arc_challenge", "D"), ("['The answer is B.']", "arc_challenge", "B"), ("['']", "arc_challenge", ""),
+    ("['C']", "winograde", ""), ("['A']", "winograde", "A"), ("not a list: E", "arc_challenge", "E"),
+])
+def test_routerbench_answer_extraction(response, task, expected):
+    assert rb.extract_answer(rb.response_text(response), task) == expected
+
+
+def test_routerbench_mbpp_answers_agree_only_on_the_same_code():
+    a = rb.extract_answer(rb.response_text(repr(["Here:\n```python\ndef f(x):\n    return x  \n\n```"])), "mbpp")
+    b = rb.extract_answer(rb.response_text(repr(["Sure!\n```python\ndef f(x):\n    return x\n```\nDone."])), "mbpp")
+    c = rb.extract_answer(rb.response_text(repr(["```python\ndef f(x):\n    return x + 1\n```"])), "mbpp")
+    assert a == b != c and len(a) == 16
+
+
+def test_prepare_writes_answers_files_and_config_keys(tmp_path):
+    write_routerbench(tmp_path / "routerbench_zs", n_train=30, n_test=10)
+    _, ds = prepare("routerbench", tmp_path / "out", input_path=tmp_path, seed=1)
+    cfg = load_config(tmp_path / "out" / "config.yml")
+    from concur.answers import load_split_answers
+
+    for name in ("train", "val", "test"):
+        assert cfg[f"{name}_answers_path"] == (tmp_path / "out" / f"answers_{name}.csv").resolve()
+        split = load_dataset(cfg).splits[name]
+        ans = load_split_answers(cfg, split)
+        assert ans.observed.all() and (ans.answer[:, 0] != "").all()
+        assert list(ans.question_ids) == list(split.question_ids)
+
+
+def test_sources_without_responses_write_no_answers(tmp_path):
+    write_routellm(tmp_path / "routellm_mmlu")
+    prepare("routellm-mmlu", tmp_path / "out", input_path=tmp_path, seed=0)
+    assert not list((tmp_path / "out").glob("answers_*.csv"))
+    assert load_config(tmp_path / "out" / "config.yml").train_answers_path is None

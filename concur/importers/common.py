@@ -25,9 +25,10 @@ OUTCOME_COLUMNS = ["question_id", "model", "decoding", "label", "flops"]
 # A token counter maps a batch of texts to their token counts (no truncation).
 TokenCounter = Callable[[Sequence[str]], np.ndarray]
 
-def config_text(source: str, seed: int, cost_unit: str) -> str:
-    """The config.yml of a written folder: relative paths, the seed and the cost unit."""
-    return folder_config_text({"seed": seed, "cost_unit": cost_unit},
+def config_text(source: str, seed: int, cost_unit: str, answers: bool = False) -> str:
+    """The config.yml of a written folder: relative paths (with the answers files when written), the seed
+    and the cost unit."""
+    return folder_config_text({"seed": seed, "cost_unit": cost_unit}, answers=answers,
                               header=f"Written by prepare_data.py (source: {source}). Paths are relative to this file.")
 
 
@@ -37,7 +38,8 @@ class Imported:
 
     `outcomes` is the long table (OUTCOME_COLUMNS + extras) over the tasks in `tasks`;
     `fixed_split` maps question_id -> 'train'/'test' when the source carries its own
-    split (val is then carved from train), else None.
+    split (val is then carved from train), else None; `answers` (concur/answers.py's
+    columns, one row per outcome row) when the source has the models' responses.
     """
 
     source: str
@@ -47,6 +49,7 @@ class Imported:
     cost_unit: str
     fixed_split: dict[str, str] | None = None
     info: dict[str, Any] = field(default_factory=dict)  # provenance written to import_info.json
+    answers: pd.DataFrame | None = None
 
 
 # ------------------------------------------------------------------ inputs
@@ -209,7 +212,7 @@ def check_out_dir(out_dir: Path, force: bool) -> None:
 
 def write_dataset(data: Imported, out_dir: str | os.PathLike, split_of: dict[str, str], seed: int,
                   force: bool = False):
-    """Write task.json, strategies.json, train/val/test.csv, config.yml and import_info.json.
+    """Write task.json, strategies.json, train/val/test.csv (answers_<split>.csv), config.yml and import_info.json.
 
     Everything is built in a temp folder beside `out_dir`, validated with the data layer
     (load_config + load_dataset), and only then renamed into place, so an error leaves
@@ -239,7 +242,14 @@ def write_dataset(data: Imported, out_dir: str | os.PathLike, split_of: dict[str
                 raise ConcurError(f"{data.source}: the {name} split is empty ({len(data.tasks)} tasks; "
                                   "adjust --val_frac/--test_frac or import more tasks)")
             part.to_csv(tmp / f"{name}.csv", index=False)
-        (tmp / "config.yml").write_text(config_text(data.source, seed, data.cost_unit), encoding="utf-8")
+        if data.answers is not None:
+            from ..answers import ANSWER_COLUMNS
+
+            at = data.answers["question_id"].astype(str).map(split_of).to_numpy()
+            for name in SPLIT_NAMES:
+                data.answers.loc[at == name, list(ANSWER_COLUMNS)].to_csv(tmp / f"answers_{name}.csv", index=False)
+        (tmp / "config.yml").write_text(config_text(data.source, seed, data.cost_unit, data.answers is not None),
+                                        encoding="utf-8")
         vc = pd.Series(split_of).value_counts()
         counts = {name: int(vc.get(name, 0)) for name in SPLIT_NAMES}
         info = {"source": data.source, "cost_unit": data.cost_unit, "seed": seed, "tasks": counts, **data.info}
@@ -248,6 +258,11 @@ def write_dataset(data: Imported, out_dir: str | os.PathLike, split_of: dict[str
             fh.write("\n")
         cfg = load_config(tmp / "config.yml")
         dataset = load_dataset(cfg)
+        if data.answers is not None:
+            from ..answers import load_split_answers
+
+            for name in SPLIT_NAMES:  # every outcome row has its answer
+                load_split_answers(cfg, dataset.splits[name])
         check_out_dir(out_dir, force)  # re-check: someone may have written it meanwhile
         if out_dir.exists():
             old = Path(tempfile.mkdtemp(prefix=temp_prefix(out_dir.name), suffix=".old", dir=out_dir.parent))

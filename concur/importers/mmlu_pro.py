@@ -1,6 +1,7 @@
 """MMLU-Pro importer: per-model `model_outputs_<MODEL>_5shots.zip` files -> one dataset.
 
-label = (extracted prediction == gold letter); a null prediction counts as wrong.
+label = (extracted prediction == gold letter); a null prediction counts as wrong. The
+extracted letter is also written as the strategy's answer (answers_<split>.csv).
 cost (1e11 FLOPs) = 2 x params x (question+options tokens + output tokens) / 1e11, the
 usual forward-pass estimate, with public parameter counts (active parameters for
 mixture-of-experts models) and token counts from a proxy tokenizer. The five shared
@@ -213,7 +214,7 @@ def import_mmlu_pro(folder: Path, models: Sequence[str] | None, count_tokens: To
     prompt_tokens = count_tokens([task_text(t) for t in tasks])
     gold = base["answer"].astype(str).to_numpy()
 
-    parts = []
+    parts, answer_parts = [], []
     for m in tqdm(models, desc="tokenising outputs", disable=not progress):
         f = frames[m].set_index("question_id").loc[qids]
         out_tokens = count_tokens(f["output"].tolist())
@@ -222,7 +223,13 @@ def import_mmlu_pro(folder: Path, models: Sequence[str] | None, count_tokens: To
         parts.append(pd.DataFrame({"question_id": qids, "model": names[m], "decoding": DECODING,
                                    "label": label, "flops": np.round(flops, 6),
                                    "prompt_tokens": prompt_tokens, "output_tokens": out_tokens}))
+        pred = f["pred"].astype(object)
+        answer = np.where(pred.notna(), pred.astype(str).str.strip(), "")
+        answer_parts.append(pd.DataFrame({"question_id": qids, "model": names[m], "decoding": DECODING,
+                                          "answer": answer, "response_tokens": out_tokens,
+                                          "parsed": (answer != "").astype(np.int64)}))
     outcomes = pd.concat(parts, ignore_index=True)
+    answers = pd.concat(answer_parts, ignore_index=True)
     strategies = {
         "model": {names[m]: {"description": DESCRIPTIONS.get(m, f"{m}, a language model with {params[m] / 1e9:.3g}B parameters."),
                              "params": params[m], "source_name": m} for m in models},
@@ -231,4 +238,5 @@ def import_mmlu_pro(folder: Path, models: Sequence[str] | None, count_tokens: To
     info = {"input": str(folder), "models": {names[m]: m for m in models},
             "params": {m: params[m] for m in models}, "shared_questions": len(shared), "limit": limit,
             "cost_formula": "2 * params * (question+options tokens + output tokens) / 1e11"}
-    return Imported("mmlu-pro", tasks, outcomes, strategies, COST_UNIT, None, info)
+    info["answers"] = "the extracted option letter `pred` (empty when extraction failed); response_tokens = output tokens"
+    return Imported("mmlu-pro", tasks, outcomes, strategies, COST_UNIT, None, info, answers)

@@ -10,9 +10,11 @@ a sample_id still repeated after that is dropped too, since a task must be in on
 from __future__ import annotations
 
 import ast
+import hashlib
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -63,6 +65,38 @@ def parse_prompt(raw: str, where: str = "prompt") -> str:
     if not isinstance(value, str):
         raise ConcurError(f"{where}: prompt is not a string or list of strings")
     return _EXAMPLE_END.split(value)[-1].strip()
+
+
+_LETTER = re.compile(r"\b([A-E])\b")
+_CODE_BLOCK = re.compile(r"```(?:[A-Za-z0-9_+-]*)\n(.*?)```", re.S)
+
+
+def response_text(raw: Any) -> str:
+    """A RouterBench `<model>|model_response` cell as text (a stringified list of turns: the last)."""
+    if raw is None or (isinstance(raw, float) and np.isnan(raw)):
+        return ""
+    text = str(raw)
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return text
+    if isinstance(value, (list, tuple)):
+        value = value[-1] if value else ""
+    return value if isinstance(value, str) else str(value)
+
+
+def extract_answer(response: str, task: str) -> str:
+    """The answer of one response: the option letter (ARC: A-E; Winogrande: A or B), or for MBPP, which has
+    no canonical answer, the first 16 hex digits of the SHA-256 of the code with blank lines and trailing
+    spaces removed (two answers agree only when the programs are the same text); '' when none is found."""
+    if task == "mbpp":
+        block = _CODE_BLOCK.search(response)
+        code = block.group(1) if block else response
+        lines = [ln.rstrip() for ln in code.splitlines() if ln.strip()]
+        return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16] if lines else ""
+    found = _LETTER.search(response.strip())
+    letter = found.group(1) if found else ""
+    return letter if task != "winograde" or letter in ("A", "B") else ""
 
 
 def import_routerbench(folder: Path, tasks: Sequence[str] | None = None, models: Sequence[str] | None = None) -> Imported:
@@ -127,6 +161,19 @@ def import_routerbench(folder: Path, tasks: Sequence[str] | None = None, models:
         "flops": np.round(cost.reshape(-1), 6),
         "cost_usd": (cost / USD_SCALE).reshape(-1),
     })
+    answers = None
+    if all(f"{m}|model_response" in df.columns for m in chosen):
+        texts = [[response_text(v) for v in df[f"{m}|model_response"]] for m in chosen]  # (models, n)
+        task_of = df["file"].str.rsplit("_", n=1).str[0].to_numpy()
+        ans = np.array([[extract_answer(t, k) for t, k in zip(col, task_of)] for col in texts], dtype=object)
+        answers = pd.DataFrame({
+            "question_id": np.repeat(df["sample_id"].to_numpy(), len(chosen)),
+            "model": np.tile(names, n),
+            "decoding": DECODING,
+            "answer": ans.T.reshape(-1),
+            "response_tokens": np.array([[len(t.split()) for t in col] for col in texts]).T.reshape(-1),
+            "parsed": (ans.T.reshape(-1) != "").astype(np.int64),
+        })
     strategies = {
         "model": {MODELS[m][0]: ({"description": MODELS[m][1], "params": MODELS[m][2], "source_name": m}
                                  if MODELS[m][2] else {"description": MODELS[m][1], "source_name": m})
@@ -136,7 +183,10 @@ def import_routerbench(folder: Path, tasks: Sequence[str] | None = None, models:
     info = {"input": str(folder), "tasks_imported": tasks, "models": {MODELS[m][0]: m for m in chosen},
             "dropped_rows_nan": dropped_nan, "dropped_rows_duplicate_sample_id": dropped_dup,
             "cost": "RouterBench <model>|total_cost (USD per query) x 1e6"}
-    return Imported("routerbench", records, outcomes, strategies, COST_UNIT, fixed, info)
+    if answers is not None:
+        info["answers"] = ("ARC/Winogrande: the option letter in <model>|model_response; MBPP: a hash of the "
+                           "normalised code; response_tokens = whitespace-separated words of the response")
+    return Imported("routerbench", records, outcomes, strategies, COST_UNIT, fixed, info, answers)
 
 
 def _choose_models(models: Sequence[str] | None) -> list[str]:
