@@ -1,0 +1,115 @@
+"""What the models' answers add to a question-only router: aligned views and post-answer features.
+
+An `AnswerView` holds one split as (tasks x strategies) matrices joined from a router's prediction
+files (its question-only P(correct), the realised label and cost) and the answers files (answer text,
+parse success, response length). `features_after` turns the answers seen so far in a cascade into
+the features of a stop decision; `signal_auroc` measures, before any routing, whether those features
+predict a model's correctness better than the router's prior alone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from .answers import SplitAnswers
+from .errors import ConcurError
+from .metrics import auroc
+from .pred_files import Predictions
+
+
+@dataclass
+class AnswerView:
+    """One split: the router's prior and the realised outcomes and answers, rows and columns aligned."""
+
+    question_ids: np.ndarray  # (n,)
+    strategies: list[str]
+    prob: np.ndarray  # (n, S) the question-only router's P(correct)
+    pred_cost: np.ndarray  # (n, S) its predicted cost
+    label: np.ndarray  # (n, S) realised correctness
+    cost: np.ndarray  # (n, S) realised cost
+    answer: np.ndarray  # (n, S) object: answer text, "" when not parsed
+    parsed: np.ndarray  # (n, S) bool
+    tokens: np.ndarray  # (n, S) response length
+
+    @property
+    def n_tasks(self) -> int:
+        return len(self.question_ids)
+
+
+def answer_view(preds: Predictions, answers: SplitAnswers) -> AnswerView:
+    """Join a router's predictions of a split with that split's answers (same tasks and strategies)."""
+    rows = {q: i for i, q in enumerate(answers.question_ids)}
+    missing = [q for q in preds.question_ids if q not in rows]
+    if missing:
+        raise ConcurError(f"{answers.path}: no answers for question_id '{missing[0]}' of the {preds.split} predictions")
+    cols = {s: j for j, s in enumerate(answers.strategies)}
+    absent = [s for s in preds.strategies if s not in cols]
+    if absent:
+        raise ConcurError(f"{answers.path}: no answers of strategy '{absent[0]}'")
+    r = np.array([rows[q] for q in preds.question_ids])
+    c = np.array([cols[s] for s in preds.strategies])
+    if not answers.observed[np.ix_(r, c)].all():
+        raise ConcurError(f"{answers.path}: some (task, strategy) of the {preds.split} predictions has no answer row")
+    tokens = answers.response_tokens[np.ix_(r, c)]
+    return AnswerView(np.asarray(preds.question_ids, dtype=object), list(preds.strategies), preds.prob,
+                      preds.pred_cost, preds.label, preds.cost, answers.answer[np.ix_(r, c)], answers.parsed[np.ix_(r, c)], tokens)
+
+
+def agreement(view: AnswerView, j: int, others: list[int]) -> np.ndarray:
+    """(n,) share of the `others` strategies whose parsed answer equals strategy j's (0 when j did not parse
+    or there are no others)."""
+    if not others:
+        return np.zeros(view.n_tasks)
+    a = view.answer[:, [j]]
+    same = (view.answer[:, others] == a) & view.parsed[:, others] & view.parsed[:, [j]]
+    return same.mean(axis=1)
+
+
+def features_after(view: AnswerView, chain: list[int], t: int) -> np.ndarray:
+    """(n, 8) features of the stop decision after running chain[0..t]: the current model's prior (and its
+    logit), the best prior among the models not yet run, its agreement with the earlier answers, whether
+    the earlier ones all agree with it, whether it parsed, its log response length, and the step."""
+    j, earlier, later = chain[t], chain[:t], chain[t + 1:]
+    p = np.clip(view.prob[:, j], 1e-4, 1 - 1e-4)
+    best_later = view.prob[:, later].max(axis=1) if later else np.zeros(view.n_tasks)
+    agree = agreement(view, j, earlier)
+    unanimous = (agree == 1.0) & bool(earlier)
+    return np.column_stack([p, np.log(p / (1 - p)), best_later, agree, unanimous.astype(float),
+                            view.parsed[:, j].astype(float), np.log1p(np.nan_to_num(view.tokens[:, j])),
+                            np.full(view.n_tasks, float(t))])
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, seed: int = 0) -> LogisticRegression | float:
+    """A logistic regression of y on x (standardised inside), or the base rate when y has one class."""
+    y = np.asarray(y, dtype=float)
+    if y.min() == y.max():
+        return float(y[0])
+    mu, sd = x.mean(0), x.std(0) + 1e-9
+    model = LogisticRegression(C=1.0, max_iter=1000, random_state=seed).fit((x - mu) / sd, y)
+    model.scale_ = (mu, sd)
+    return model
+
+
+def predict_logistic(model: LogisticRegression | float, x: np.ndarray) -> np.ndarray:
+    if isinstance(model, float):
+        return np.full(len(x), model)
+    mu, sd = model.scale_
+    return model.predict_proba((x - mu) / sd)[:, 1]
+
+
+def signal_auroc(val: AnswerView, test: AnswerView, cheap: list[int], target: int) -> dict[str, float]:
+    """Test AUROC of P(correct of `target`) from (a) the router's prior alone and (b) a logistic model of
+    the prior plus the `cheap` models' answers (each one's agreement with the other cheap answers, parse
+    success and log length), fitted on validation. For a cheap target, its own answer is among them."""
+    def x_of(v: AnswerView) -> np.ndarray:
+        cols = [v.prob[:, target]]
+        for k in cheap:
+            cols += [agreement(v, k, [c for c in cheap if c != k]), v.parsed[:, k].astype(float),
+                     np.log1p(np.nan_to_num(v.tokens[:, k]))]
+        return np.column_stack(cols)
+
+    model = fit_logistic(x_of(val), val.label[:, target])
+    return {"prior": auroc(test.label[:, target], test.prob[:, target]),
+            "prior+answers": auroc(test.label[:, target], predict_logistic(model, x_of(test)))}

@@ -1,0 +1,98 @@
+"""Cascades against question-only routers on one data set: AIQ with paired bootstrap intervals and the
+diagnostics that explain the result (concur/cascade.py, concur/answer_features.py).
+
+Every curve is scored like docs/RESULTS.md's routers (concur/results_stats.py): the upper hull of the
+accuracy-cost points plus the cheapest single strategy, its area over [cheapest, dearest single's
+mean test cost] divided by that range (AIQ), resampled over the same test tasks for every method so
+the differences are paired.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import curves
+from .answer_features import AnswerView, signal_auroc
+from .cascade import LearnedCascade, RoutedCascade, agreement_cascade, chain_order
+from .pred_files import Predictions
+from .results_stats import hull_metrics, sweep
+from .routing import weight_grid
+
+THRESHOLDS = np.concatenate([np.linspace(0.0, 1.0, 201), [1.01]])
+
+
+def _scorer(test: AnswerView, n_boot: int, seed: int):
+    """AIQ of (K, n) per-task correctness/cost matrices, point and per resample (same resamples each call)."""
+    n = test.n_tasks
+    counts = curves.bootstrap_counts(n, n_boot, seed)
+    acc, cost = test.label.mean(0), test.cost.mean(0)
+    lo, hi = int(np.argmin(cost)), int(np.argmax(cost))
+    b_acc, b_cost = curves.resampled_means(test.label.T, counts), curves.resampled_means(test.cost.T, counts)
+
+    def score(acc_k: np.ndarray, cost_k: np.ndarray) -> tuple[float, np.ndarray]:
+        pt = hull_metrics(acc_k.mean(1), cost_k.mean(1), (cost[lo], acc[lo]), cost[lo], cost[hi], cost[lo], acc[lo])
+        ra, rc = curves.resampled_means(acc_k, counts), curves.resampled_means(cost_k, counts)
+        boot = np.array([hull_metrics(ra[b], rc[b], (b_cost[b, lo], b_acc[b, lo]), b_cost[b, lo], b_cost[b, hi],
+                                      b_cost[b, lo], b_acc[b, lo])["aiq"] for b in range(len(counts))])
+        return pt["aiq"], boot
+
+    return score
+
+
+def evaluate(val: AnswerView, test: AnswerView, routers: dict[str, Predictions], n_boot: int = 500,
+             seed: int = 12345) -> dict[str, Any]:
+    """The routed and the learned chain cascade (prior: `val`/`test`'s router), the agreement cascade and every question-only
+    router in `routers` (test predictions on the same tasks and strategies), with paired differences to the
+    best question-only router; plus the AUROC diagnostics for the chain's cheapest and last strategies."""
+    chain = chain_order(val.label, val.cost)
+    score = _scorer(test, n_boot, seed)
+    out: dict[str, Any] = {"chain": [test.strategies[j] for j in chain], "n_test": test.n_tasks, "aiq": {}}
+    weights = weight_grid(size=400)
+    boots = {}
+    for name, preds in routers.items():
+        a, c = sweep(preds, weights)
+        out["aiq"][name], boots[name] = score(a, c)
+    best = max(out["aiq"], key=out["aiq"].get)
+    out["best_question_only"] = best
+    cascade = LearnedCascade.fit(val, chain)
+    a, c = cascade.sweep(test, THRESHOLDS)
+    out["aiq"]["cascade"], boots["cascade"] = score(a, c)
+    routed = RoutedCascade.fit(val)
+    a, c = routed.sweep(test, weight_grid(size=60), THRESHOLDS[::10])
+    out["aiq"]["routed cascade"], boots["routed"] = score(a, c)
+    out["routed_strong"] = test.strategies[routed.strong]
+    ag_correct, ag_cost = agreement_cascade(test, chain)
+    # the agreement cascade is one operating point: its hull with the singles it is built from
+    singles_a, singles_c = test.label.T, test.cost.T
+    out["aiq"]["agreement cascade + singles"], boots["agreement"] = score(
+        np.vstack([singles_a, ag_correct[None]]), np.vstack([singles_c, ag_cost[None]]))
+    out["aiq"]["singles hull"], boots["singles"] = score(singles_a, singles_c)
+    out["agreement_point"] = {"accuracy": float(ag_correct.mean()), "cost": float(ag_cost.mean())}
+    out["cascade_minus_best"] = {"diff": out["aiq"]["cascade"] - out["aiq"][best],
+                                 "ci": curves.interval(boots["cascade"] - boots[best])}
+    out["routed_minus_best"] = {"diff": out["aiq"]["routed cascade"] - out["aiq"][best],
+                                "ci": curves.interval(boots["routed"] - boots[best])}
+    out["agreement_minus_best"] = {"diff": out["aiq"]["agreement cascade + singles"] - out["aiq"][best],
+                                   "ci": curves.interval(boots["agreement"] - boots[best])}
+    cheap = chain[:2] if len(chain) >= 3 else chain[:1]
+    out["auroc"] = {f"{role} ({test.strategies[j]})": signal_auroc(val, test, cheap, j)
+                    for role, j in (("cheap", chain[0]), ("strong", chain[-1]))}
+    return out
+
+
+def format_lines(name: str, res: dict[str, Any]) -> list[str]:
+    """A printable summary of `evaluate`'s result."""
+    best = res["best_question_only"]
+    lines = [f"{name}: chain {' -> '.join(res['chain'])} ({res['n_test']} test tasks)"]
+    for k, v in sorted(res["aiq"].items(), key=lambda kv: -kv[1]):
+        lines.append(f"  AIQ {k:<32} {v:.4f}")
+    for key, label in (("routed_minus_best", f"routed cascade (escalate to {res['routed_strong']})"),
+                       ("cascade_minus_best", "learned chain cascade"), ("agreement_minus_best", "agreement cascade")):
+        d = res[key]
+        lines.append(f"  {label} - {best}: {d['diff']:+.4f} [{d['ci'][0]:+.4f}, {d['ci'][1]:+.4f}]")
+    p = res["agreement_point"]
+    lines.append(f"  agreement cascade point: accuracy {p['accuracy']:.3f} at cost {p['cost']:.2f}")
+    for k, v in res["auroc"].items():
+        lines.append(f"  AUROC P(correct) of {k}: prior {v['prior']:.3f} -> prior + cheap answers {v['prior+answers']:.3f}")
+    return lines

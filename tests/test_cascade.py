@@ -1,0 +1,116 @@
+"""Cascades (concur/cascade.py), the answer features (concur/answer_features.py) and their evaluation
+(concur/cascade_results.py) on hand-made and synthetic instances."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from concur.answer_features import AnswerView, agreement, signal_auroc
+from concur.cascade import (LearnedCascade, RoutedCascade, agreement_cascade, cascade_outcomes, chain_order)
+from concur.cascade_results import evaluate
+from concur.metrics import auroc
+from concur.pred_files import Predictions
+from concur.routing import route_weighted
+
+COSTS = np.array([1.0, 2.0, 5.0, 20.0])  # strategy 2 is dominated by 1 (see `synthetic`)
+
+
+def synthetic(n: int = 600, seed: int = 0) -> AnswerView:
+    """Four strategies of rising cost; a task's difficulty drives every label; a correct answer is the
+    letter 'A', a wrong one a random other letter, so agreement carries signal."""
+    rng = np.random.default_rng(seed)
+    hard = rng.random(n)
+    skill = np.array([0.35, 0.55, 0.45, 0.85])
+    label = (rng.random((n, 4)) < np.clip(skill + 0.4 * (0.5 - hard)[:, None], 0, 1)).astype(float)
+    answer = np.where(label == 1, "A", rng.choice(["B", "C", "D"], size=(n, 4))).astype(object)
+    parsed = rng.random((n, 4)) > 0.05
+    answer[~parsed] = ""
+    label[~parsed] = 0
+    prob = np.clip(skill + 0.3 * (0.5 - hard)[:, None] + rng.normal(0, 0.1, (n, 4)), 0.01, 0.99)
+    cost = COSTS * rng.uniform(0.8, 1.2, (n, 4))
+    return AnswerView(np.array([str(i) for i in range(n)], dtype=object), ["s0_d", "s1_d", "s2_d", "s3_d"], prob,
+                      np.tile(COSTS, (n, 1)), label, cost, answer, parsed, rng.integers(5, 50, (n, 4)).astype(float))
+
+
+def test_chain_is_the_pareto_front_in_cost_order():
+    label = np.array([[1, 1, 0, 1], [0, 1, 1, 1], [0, 0, 0, 1]], dtype=float)  # accuracies 1/3, 2/3, 1/3, 1
+    cost = np.tile(COSTS, (3, 1))
+    assert chain_order(label, cost) == [0, 1, 3]
+
+
+def test_a_cascade_charges_every_model_it_ran():
+    rng = np.random.default_rng(1)
+    view = synthetic(50)
+    chain = [0, 1, 3]
+    stop = rng.random((7, 50, 3)) < 0.4
+    correct, total, steps = cascade_outcomes(stop, view.label, view.cost, chain)
+    ran = np.arange(3)[None, None, :] < steps[..., None]  # (K, n, T) which steps ran
+    spent = (ran * view.cost[:, chain][None]).sum(-1)
+    assert np.allclose(total, spent)
+    answered = np.take_along_axis(np.broadcast_to(np.array(chain), (7, 50, 3)), steps[..., None] - 1, -1)[..., 0]
+    assert (total >= np.take_along_axis(np.broadcast_to(view.cost, (7, 50, 4)), answered[..., None], -1)[..., 0]).all()
+    assert np.array_equal(correct, np.take_along_axis(np.broadcast_to(view.label, (7, 50, 4)), answered[..., None], -1)[..., 0])
+
+
+def test_never_escalating_is_the_cheapest_strategy_and_always_escalating_the_whole_chain():
+    val, test = synthetic(400, 0), synthetic(300, 1)
+    chain = chain_order(val.label, val.cost)
+    assert chain[0] == 0 and chain[-1] == 3
+    cascade = LearnedCascade.fit(val, chain)
+    a, c = cascade.sweep(test, np.array([0.0, 1.01]))
+    assert np.array_equal(a[0], test.label[:, 0]) and np.allclose(c[0], test.cost[:, 0])
+    assert np.array_equal(a[1], test.label[:, chain[-1]]) and np.allclose(c[1], test.cost[:, chain].sum(1))
+
+
+def test_agreement_cascade_on_a_hand_made_instance():
+    view = synthetic(4)
+    view.answer[:] = np.array([["A", "A", "x", "C"], ["A", "B", "x", "C"], ["", "", "x", "C"], ["B", "B", "x", "A"]],
+                              dtype=object)
+    view.parsed[:] = view.answer != ""
+    view.label[:] = np.array([[1, 1, 0, 0], [1, 0, 0, 1], [0, 0, 0, 1], [0, 0, 0, 1]])
+    correct, cost = agreement_cascade(view, [0, 1, 3])
+    c = view.cost
+    # agree -> the cheap answer (two models paid); disagree or unparsed -> the last model (three paid)
+    assert correct.tolist() == [1, 1, 1, 0]
+    assert np.allclose(cost, [c[0, 0] + c[0, 1], c[1, [0, 1, 3]].sum(), c[2, [0, 1, 3]].sum(), c[3, 0] + c[3, 1]])
+
+
+def test_routed_cascade_without_escalation_is_the_router_and_with_it_pays_both():
+    val, test = synthetic(400, 0), synthetic(300, 1)
+    routed = RoutedCascade.fit(val)
+    assert routed.strong == 3
+    weights = np.array([0.5, 0.99])
+    a, c = routed.sweep(test, weights, np.array([0.0, 1.01]))  # rows: (w0, tau0), (w0, tau1), (w1, tau0), (w1, tau1)
+    pick = route_weighted(test.prob, test.pred_cost, weights)
+    rows = np.arange(test.n_tasks)
+    for w in range(2):
+        assert np.array_equal(a[2 * w], test.label[rows, pick[w]]) and np.allclose(c[2 * w], test.cost[rows, pick[w]])
+        up = pick[w] != 3
+        assert np.array_equal(a[2 * w + 1], np.where(up, test.label[:, 3], test.label[rows, pick[w]]))
+        assert np.allclose(c[2 * w + 1], test.cost[rows, pick[w]] + up * test.cost[:, 3])
+
+
+def test_agreement_feature():
+    view = synthetic(3)
+    view.answer[:] = np.array([["A", "A", "B", "A"], ["", "", "B", "B"], ["C", "D", "C", "C"]], dtype=object)
+    view.parsed[:] = view.answer != ""
+    assert agreement(view, 0, [1, 2, 3]).tolist() == pytest.approx([2 / 3, 0.0, 2 / 3])
+    assert agreement(view, 0, []).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_answers_add_signal_on_synthetic_data_and_the_prior_auroc_is_the_metric():
+    val, test = synthetic(800, 0), synthetic(800, 1)
+    res = signal_auroc(val, test, [0, 1], 0)
+    assert res["prior"] == pytest.approx(auroc(test.label[:, 0], test.prob[:, 0]))
+    assert res["prior+answers"] > res["prior"]  # a correct cheap answer agrees with the other: informative
+
+
+def test_evaluate_scores_every_method_on_the_same_resamples():
+    val, test = synthetic(300, 0), synthetic(300, 1)
+    router = Predictions("test", test.question_ids, test.strategies, test.prob, test.pred_cost, test.label, test.cost)
+    res = evaluate(val, test, {"prior": router}, n_boot=50)
+    assert res["best_question_only"] == "prior" and res["chain"][0] == "s0_d"
+    for k in ("prior", "cascade", "routed cascade", "singles hull", "agreement cascade + singles"):
+        assert 0.0 <= res["aiq"][k] <= 1.0
+    lo, hi = res["routed_minus_best"]["ci"]
+    assert lo <= res["routed_minus_best"]["diff"] <= hi
