@@ -46,6 +46,9 @@ SCHEMA: dict[str, Any] = {
     "seed": ((int,), 123),
     # the router predictor.py trains and the routing API loads by default (concur/routers/)
     "router": ((str,), "concur"),
+    # what routers train on: "gold" (the label column) or "consensus" (agreement with the models' consensus
+    # answer, concur/consensus.py: label-free; needs the answers files); the test split is always scored on gold
+    "labels": ((str,), "gold"),
     "cost_unit": ((str,), "1e11 FLOPs"),
     "strategies": ((list, type(None)), None),
     "embedding": {
@@ -128,6 +131,7 @@ MOVED_KEYS = {
 TASK_FEATURES = ("length", "subject")
 
 CHOICES = {
+    ("labels",): ("gold", "consensus"),
     ("embedding", "dtype"): ("auto", "float32", "bfloat16"),
     ("predictor", "preset"): ("default", "reference"),
     ("predictor", "representation"): ("both", "general", "task-specific"),

@@ -65,7 +65,7 @@ class Settings:
     import_kwargs: dict[str, Any] = field(default_factory=dict)  # extra prepare() kwargs (tests)
     variants: list[str] = field(default_factory=lambda: list(VARIANTS))  # settings variants (first seed)
     # the out-of-distribution data sets (first seed; no budgets, continual or variants)
-    ood_routers: tuple[str, ...] = ("concur", "knn", "shared", "ensemble", "routellm-mf", "embedllm", "rtr")
+    ood_routers: tuple[str, ...] = ("concur", "knn", "shared", "ensemble", "routellm-mf", "embedllm", "rtr", "cascal")
 
     def overrides(self) -> dict[str, Any]:
         return {"embedding": dict(self.embedding), "predictor": dict(self.predictor),
@@ -92,9 +92,16 @@ def run_dataset(name: str, settings: Settings, log: Log = print, spec: dict[str,
 
     t = time.perf_counter()
     names = [n for n in settings.routers if not ood or n in settings.ood_routers]
+    if cfg0.train_answers_path is None:  # routers that read the models' answers need the answers files
+        skipped = [n for n in names if getattr(router_class(n), "needs_answers", False)]
+        if skipped:
+            log(f"[{name}] skipping {', '.join(skipped)}: the data set has no answers files")
+        names = [n for n in names if n not in skipped]
     seeds = (settings.seeds[0],) if ood else settings.seeds
     runs = run_routers(names, data_dir, work, seeds, overrides, settings.workers, settings.single_seed,
-                       [] if ood else [v for v in settings.variants if VARIANTS[v][0] in names])
+                       [] if ood else [v for v in settings.variants if VARIANTS[v][0] in names
+                                       and (cfg0.train_answers_path is not None
+                                            or VARIANTS[v][1].get("labels") != "consensus")])
     timings["routers"] = time.perf_counter() - t
     for r in runs.values():
         trained = [j for j in r.jobs if j["trained"]]

@@ -6,6 +6,7 @@ the rows of a split, or new tasks that have no outcomes.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +75,8 @@ class Inputs:
 def load_inputs(config: Config, splits: tuple[str, ...]) -> Inputs:
     """The dataset (the given outcome splits) and its embeddings, checked against each other."""
     ds = load_dataset(config, splits=splits)
+    if config.labels == "consensus":
+        ds = with_consensus_labels(ds, [s for s in splits if s != "test"])
     task_emb, meta = load_task_embeddings(config, ds.tasks)
     strat_emb, smeta = load_strategy_embeddings(config, ds.catalog)
     if meta.get("model") != smeta.get("model") or task_emb.shape[1] != next(iter(strat_emb["model"].values())).shape[0]:
@@ -82,6 +85,21 @@ def load_inputs(config: Config, splits: tuple[str, ...]) -> Inputs:
     if config.predictor.task_features:
         task_emb, strat_emb = with_task_features(task_emb, strat_emb, ds.tasks, config.predictor.task_features)
     return Inputs(ds, task_emb, strat_emb, str(meta.get("model")))
+
+
+def with_consensus_labels(ds: Dataset, splits: list[str]) -> Dataset:
+    """The data set with the labels of `splits` replaced by agreement with the models' consensus answer
+    (concur/consensus.py; gold labels are not read). Every split keeps its rows and costs."""
+    from .answers import load_split_answers
+    from .consensus import consensus
+
+    new = dict(ds.splits)
+    for name in splits:
+        split = ds.splits[name]
+        ans = load_split_answers(ds.config, split)
+        score = consensus(ans.answer, ans.parsed & ans.observed).score
+        new[name] = dataclasses.replace(split, label=np.where(split.observed, score, np.nan), extra=None)
+    return dataclasses.replace(ds, splits=new)
 
 
 def resolve_strategies(requested: list[str], pool: list[str]) -> list[str]:

@@ -83,8 +83,9 @@ def prepare_dataset(name: str, work_root: Path, data_root: Path, import_kwargs: 
 
 def dataset_config(data_dir: Path, seed: int, predictor_dir: Path, output_dir: Path, embedding: dict[str, Any],
                    predictor: dict[str, Any] | None = None, routers: dict[str, dict[str, Any]] | None = None,
-                   strategies: list[str] | None = None) -> Config:
-    """The import's config.yml with the pipeline's embedding settings, seed, folders and router overrides."""
+                   strategies: list[str] | None = None, labels: str | None = None) -> Config:
+    """The import's config.yml with the pipeline's embedding settings, seed, folders, router overrides and
+    (`labels`) what the routers train on."""
     raw = yaml.safe_load((data_dir / "config.yml").read_text(encoding="utf-8"))
     raw.update(seed=int(seed), predictor_path=str(predictor_dir), output_path=str(output_dir),
                embedding={**raw.get("embedding", {}), **embedding})
@@ -94,6 +95,8 @@ def dataset_config(data_dir: Path, seed: int, predictor_dir: Path, output_dir: P
         raw["routers"] = {k: {**(raw.get("routers") or {}).get(k, {}), **v} for k, v in routers.items()}
     if strategies is not None:
         raw["strategies"] = list(strategies)
+    if labels is not None:
+        raw["labels"] = labels
     cfg = parse_config(raw, data_dir.resolve(), source=str(data_dir / "config.yml"))
     cfg["_config_path"] = data_dir / "config.yml"
     return cfg

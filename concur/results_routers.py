@@ -39,6 +39,9 @@ def seed_dir(work: Path, seed: int) -> Path:
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "concur (general only)": ("concur", {"predictor": {"representation": "general"}}),
     "concur (task-specific only)": ("concur", {"predictor": {"representation": "task-specific"}}),
+    # label-free: trained on agreement with the models' consensus answer (data sets with answers files only)
+    "concur (consensus labels)": ("concur", {"labels": "consensus"}),
+    "knn (consensus labels)": ("knn", {"labels": "consensus"}),
 }
 
 
@@ -56,7 +59,8 @@ def job_config(data_dir: Path, work: Path, seed: int, router: str, overrides: di
     predictor = {**(overrides.get("predictor") or {}), **extra.get("predictor", {})}
     pdir = seed_dir(work, seed) / ("predictors" if label in (None, router) else f"predictors_{_slug(label)}")
     return dataset_config(Path(data_dir), seed, pdir, output_dir(work, seed, label or router),
-                          overrides["embedding"], predictor, overrides.get("routers"), overrides.get("strategies"))
+                          overrides["embedding"], predictor, overrides.get("routers"), overrides.get("strategies"),
+                          labels=extra.get("labels"))
 
 
 def run_job(args: tuple) -> dict[str, Any]:

@@ -65,3 +65,18 @@ def _own_embedding_cache(tmp_path_factory, monkeypatch):
 @pytest.fixture
 def tiny_config(tmp_path: Path) -> Path:
     return write_tiny_dataset(tmp_path / "ds")
+
+
+def write_tiny_answers(cfg: Path, seed: int = 0) -> Path:
+    """answers_<split>.csv for every outcome row of a tiny dataset (correct: 'A'; wrong: 'B' or 'C'), and the
+    config keys naming them; returns the config path."""
+    rng = np.random.default_rng(seed)
+    for s in ("train", "val", "test"):
+        o = pd.read_csv(cfg.parent / f"{s}.csv", dtype={"question_id": str})
+        wrong = np.where(rng.random(len(o)) < 0.6, "B", "C")
+        pd.DataFrame({"question_id": o.question_id, "model": o.model, "decoding": o.decoding,
+                      "answer": np.where(o.label >= 0.5, "A", wrong), "response_tokens": rng.integers(5, 60, len(o)),
+                      "parsed": 1}).to_csv(cfg.parent / f"answers_{s}.csv", index=False)
+    with open(cfg, "a") as fh:
+        fh.write("".join(f"{s}_answers_path: ./answers_{s}.csv\n" for s in ("train", "val", "test")))
+    return cfg

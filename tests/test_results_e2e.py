@@ -57,7 +57,8 @@ def test_orchestration_on_synthetic_data(tmp_path, monkeypatch):
     pool = res["curves"]["strategies"]
     routers = res["curves"]["routers"]
     assert [n for n in routers if n not in ("singles hull", "oracle-probability ceiling")] == \
-        list(REGISTRY) + ["concur (general only)", "concur (task-specific only)"]
+        list(REGISTRY) + ["concur (general only)", "concur (task-specific only)", "concur (consensus labels)",
+                          "knn (consensus labels)"]  # the demo import writes answers: label-free variants run
     for name in REGISTRY:  # every registered router ran (stochastic ones at both seeds) and wrote its files
         seeds = (0, 1) if router_class(name).stochastic and name not in settings.single_seed else (0,)
         assert res["routers"][name]["seeds"] == list(seeds)
@@ -186,3 +187,24 @@ def test_predictor_levers_table_rendering():
     lines = [line for line in _predictor_levers(lv) if line.startswith("| ") and not line.startswith("| variant")]
     assert lines[0].startswith("| [ref] kNN (mpnet) | mpnet-base |")
     assert lines[1].startswith("| base | float32, 256 tokens |")
+
+
+def test_routers_that_read_answers_are_skipped_where_a_data_set_has_none(tmp_path):
+    from conftest import write_tiny_dataset
+    from concur.results_data import prepare_dataset
+
+    src = tmp_path / "released"
+    write_tiny_dataset(src, n_tasks=60)
+    work = tmp_path / "work"
+    spec = {"source": "concur", "title": "released, no answers"}
+    data_dir, _, _ = prepare_dataset("plain", work, src, {}, lambda m: None, spec)
+    assert not list(data_dir.glob("answers_*.csv"))
+    fake_embeddings(data_dir)
+    settings = experiments.Settings(work_root=work, data_root=src, seeds=(0,), n_boot=10, workers=1, embedding=EMB,
+                                    n_weights=20, routers=["knn", "cascal"], continual_routers=[],
+                                    variants=["knn (consensus labels)"], budget_routers=[])
+    logs = []
+    res = experiments.run_dataset("plain", settings, log=logs.append, spec=spec)
+    assert "knn" in res["curves"]["routers"] and "cascal" not in res["curves"]["routers"]
+    assert "knn (consensus labels)" not in res["curves"]["routers"]
+    assert any("skipping cascal: the data set has no answers files" in m for m in logs)

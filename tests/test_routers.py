@@ -15,7 +15,7 @@ from concur.inputs import load_inputs
 from concur.routers import REGISTRY, make_router, router_class
 from concur.routers.base import Router
 from concur.routers.ensemble import best_weights, simplex_grid
-from conftest import write_tiny_dataset
+from conftest import write_tiny_answers, write_tiny_dataset
 from predictor_fixtures import write_random_embeddings
 
 # small, fast settings per router (the defaults are sized for real data)
@@ -31,6 +31,7 @@ FAST = {
 def tiny(tmp_path: Path, n_tasks: int = 40, strategies=None) -> Path:
     cfg = write_tiny_dataset(tmp_path / "ds", n_tasks=n_tasks, strategies=strategies)
     routers = "".join(v for k, v in FAST.items() if k != "concur")
+    write_tiny_answers(cfg)  # routers that read the models' answers (cascal) need them; the others ignore them
     cfg.write_text(cfg.read_text() + FAST["concur"] + "routers:\n" + routers)
     write_random_embeddings(cfg)
     return cfg
@@ -295,3 +296,60 @@ def test_the_readme_example_router_works(tmp_path, monkeypatch):
     _, _, y, c = __import__("concur.inputs", fromlist=["split_rows"]).split_rows(inp.ds.train, "large_cot")
     assert np.allclose(est.prob[:, j], (y.sum() + 0.5) / (len(y) + 1)) and np.allclose(est.cost[:, j], c.mean())
     assert "prior_router" in sys.modules
+
+
+def test_cascal_never_reads_a_label(tmp_path):
+    """Label-free: with every train/val label replaced at random, CASCAL fits to the same state,
+    fingerprints and predictions."""
+    import dataclasses
+
+    cfg = tiny(tmp_path)
+    config = load_config(cfg)
+    inp = load_inputs(config, ("train", "val", "test"))
+    rng = np.random.default_rng(5)
+    poisoned = dict(inp.ds.splits)
+    for name in ("train", "val"):
+        s = inp.ds.splits[name]
+        poisoned[name] = dataclasses.replace(s, label=np.where(s.observed, rng.integers(0, 2, s.label.shape), np.nan),
+                                             extra=None)
+    inp2 = dataclasses.replace(inp, ds=dataclasses.replace(inp.ds, splits=poisoned))
+    a, b = make_router("cascal", config), make_router("cascal", config)
+    a.fit(inp, inp.ds.strategies, log=lambda _m: None)
+    b.fit(inp2, inp2.ds.strategies, log=lambda _m: None)
+    assert a.fingerprints_ == b.fingerprints_
+    batch = inp.batch(inp.ds.test)
+    np.testing.assert_array_equal(a.predict(batch).prob, b.predict(batch).prob)
+    np.testing.assert_array_equal(a.predict(batch).cost, b.predict(batch).cost)
+    # while a gold-label router does read them
+    k1, k2 = make_router("knn", config), make_router("knn", config)
+    k1.fit(inp, inp.ds.strategies, log=lambda _m: None)
+    k2.fit(inp2, inp2.ds.strategies, log=lambda _m: None)
+    assert k1.fingerprints_ != k2.fingerprints_
+
+
+def test_cascal_without_answers_is_one_line(tmp_path):
+    cfg = write_tiny_dataset(tmp_path / "ds", n_tasks=40)
+    write_random_embeddings(cfg)
+    config = load_config(cfg)
+    inp = load_inputs(config, ("train", "val"))
+    with pytest.raises(ConcurError, match="train_answers_path' is not set"):
+        make_router("cascal", config).fit(inp, inp.ds.strategies, log=lambda _m: None)
+
+
+def test_consensus_labels_replace_train_and_val_labels_only(tmp_path):
+    cfg = tiny(tmp_path)
+    gold_cfg = cfg.parent / "gold.yml"
+    gold_cfg.write_text(cfg.read_text())
+    cfg.write_text(cfg.read_text().replace("seed:", "labels: consensus\nseed:", 1))
+    config = load_config(cfg)
+    assert config.labels == "consensus" and load_config(gold_cfg).labels == "gold"
+    gold = load_inputs(load_config(gold_cfg), ("train", "val", "test"))
+    pseudo = load_inputs(config, ("train", "val", "test"))
+    from concur.answers import load_split_answers
+    from concur.consensus import consensus
+
+    ans = load_split_answers(config, pseudo.ds.train)
+    np.testing.assert_array_equal(np.nan_to_num(pseudo.ds.train.label, nan=-1),
+                                  np.where(pseudo.ds.train.observed, consensus(ans.answer, ans.parsed).score, -1))
+    np.testing.assert_array_equal(np.nan_to_num(pseudo.ds.test.label, nan=-1), np.nan_to_num(gold.ds.test.label, nan=-1))
+    assert not np.array_equal(np.nan_to_num(pseudo.ds.train.label), np.nan_to_num(gold.ds.train.label))

@@ -5,10 +5,12 @@ their splits are kept as they are.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..config import parse_config
@@ -67,5 +69,35 @@ def import_demo(seed: int, n_tasks: int) -> tuple[Imported, dict[str, str]]:
         write_demo_dataset(Path(tmp), seed=seed, n_tasks=n_tasks)
         data, split_of = import_released(Path(tmp), REPO_ROOT / "strategies.json", source="demo")
     data.info = {"generator": "concur.demo_data.write_demo_dataset", "n_tasks": n_tasks,
-                 "note": "synthetic outcomes, not measurements of real models"}
+                 "note": "synthetic outcomes and answers, not measurements of real models"}
+    data.answers = demo_answers(data, seed)
     return data, split_of
+
+
+def demo_answers(data: Imported, seed: int) -> pd.DataFrame:
+    """Synthetic answers consistent with the demo outcomes: a correct row answers the task's gold letter;
+    a wrong one the task's most tempting distractor (60%) or another wrong letter; 5% of the wrong rows
+    fail to parse (as an extraction failure counts as wrong in real data)."""
+    out = data.outcomes
+    rng = np.random.default_rng(seed + 7)
+    letters = np.array(list("ABCDEFGHIJ"))
+    gold_of = {str(t.get("question_id", i)): str(t.get("answer", "A")) for i, t in enumerate(data.tasks)}
+    n_opt = {str(t.get("question_id", i)): max(2, len(t.get("options") or "ABCD")) for i, t in enumerate(data.tasks)}
+    qid = out["question_id"].astype(str).to_numpy()
+    gold = np.array([gold_of[q] for q in qid], dtype=object)
+    k = np.array([n_opt[q] for q in qid])
+    g_idx = np.array([int(np.flatnonzero(letters == g)[0]) if g in letters else 0 for g in gold])
+    tempting = (g_idx + 1 + np.array([hash_index(q) for q in qid]) % (k - 1)) % k  # one per task
+    other = (g_idx + 1 + rng.integers(0, 1 << 30, len(qid)) % (k - 1)) % k
+    wrong = np.where(rng.random(len(qid)) < 0.6, tempting, other)
+    answer = np.where(out["label"].to_numpy() >= 0.5, gold, letters[wrong]).astype(object)
+    parsed = ~((out["label"].to_numpy() < 0.5) & (rng.random(len(qid)) < 0.05))
+    answer[~parsed] = ""
+    tokens = np.round(20 + 30 * rng.random(len(qid)) + np.where(out["decoding"].to_numpy() == "cot", 150, 0))
+    return pd.DataFrame({"question_id": qid, "model": out["model"].to_numpy(), "decoding": out["decoding"].to_numpy(),
+                         "answer": answer, "response_tokens": tokens.astype(np.int64), "parsed": parsed.astype(np.int64)})
+
+
+def hash_index(text: str) -> int:
+    """A stable small integer from a string (Python's hash() is salted per process)."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")

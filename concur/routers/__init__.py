@@ -24,6 +24,7 @@ REGISTRY: dict[str, str] = {
     "routellm-mf": "concur.routers.routellm_mf:MatrixFactorizationRouter",
     "embedllm": "concur.routers.embedllm:EmbedLLMRouter",
     "rtr": "concur.routers.rtr:RouteToReasonRouter",
+    "cascal": "concur.routers.cascal:CascalRouter",
 }
 DEFAULT_ROUTER = "concur"
 

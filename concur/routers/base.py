@@ -86,6 +86,7 @@ class Router(ABC):
     summary: ClassVar[str] = ""  # one line for listings
     modular: bool = False  # class default; a router may set it per instance (an ensemble of routers)
     stochastic: ClassVar[bool] = True  # the seed changes what is learned
+    needs_answers: ClassVar[bool] = False  # reads the models' answers (answers_<split>.csv), not only outcomes
     defaults: ClassVar[dict[str, Any]] = {}
     choices: ClassVar[dict[str, tuple]] = {}
     # settings that do not change what is learned (left out of fingerprints)
