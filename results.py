@@ -48,8 +48,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max_seq_length", type=int, default=None,
                    help="embedding truncation in tokens for the results pipeline (default: the model's limit, "
                         "256 for all-MiniLM-L6-v2)")
-    p.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float32"),
-                   help="embedding compute dtype (default: %(default)s)")
+    p.add_argument("--dtype", default="auto", choices=("auto", "bfloat16", "float32"),
+                   help="embedding compute dtype (default: %(default)s = bfloat16 where the CPU/GPU computes it "
+                        "natively, else float32)")
     p.add_argument("--routers", nargs="+", default=None, metavar="NAME",
                    help="registered routers to run (default: all, in registry order)")
     return p.parse_args(argv)
@@ -111,7 +112,7 @@ def main(argv=None) -> None:
         r = results[-1]["curves"]["routers"]
         print(f"== {name} done in {time.perf_counter() - t:.0f}s: AIQ " +
               ", ".join(f"{n} {r[n]['aiq']:.4f}" for n in routers if n in r), flush=True)
-    from concur.embeddings import DEFAULT_MODEL_LABEL
+    from concur.embeddings import DEFAULT_MODEL_LABEL, resolve_device, resolve_dtype
 
     runtime = time.perf_counter() - start
     meta = {"commit": git_commit(REPO), "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
@@ -119,7 +120,7 @@ def main(argv=None) -> None:
             "cached_note": ("every step computed from a clean work folder." if fresh else
                             "steps whose outputs were current in the work folder were reused (see step times)."),
             "seeds": list(args.seeds), "boot_seed": settings.boot_seed, "embedding_model": DEFAULT_MODEL_LABEL,
-            "embedding": settings.embedding, "predictor": settings.predictor, "data_root": str(data_root),
+            "embedding": {**settings.embedding, "dtype": resolve_dtype(settings.embedding["dtype"], resolve_device("auto"))}, "predictor": settings.predictor, "data_root": str(data_root),
             "router_settings": settings.router_settings, "single_seed": list(settings.single_seed)}
     levers = work / "levers" / "levers.json"  # written by benchmarks/bench_predictor_levers.py
     if levers.is_file():

@@ -15,6 +15,7 @@ import numpy as np
 from . import curves
 from .answer_features import AnswerView, signal_auroc
 from .cascade import LearnedCascade, RoutedCascade, agreement_cascade, chain_order
+from .cascade_routing import LAMBDAS, CascadeRouter
 from .pred_files import Predictions
 from .results_stats import hull_metrics, sweep
 from .routing import weight_grid
@@ -62,6 +63,12 @@ def evaluate(val: AnswerView, test: AnswerView, routers: dict[str, Predictions],
     a, c = routed.sweep(test, weight_grid(size=60), THRESHOLDS[::10])
     out["aiq"]["routed cascade"], boots["routed"] = score(a, c)
     out["routed_strong"] = test.strategies[routed.strong]
+    router = CascadeRouter.fit(val, seed=seed)
+    a, c, steps = router.run(test, LAMBDAS)
+    out["aiq"]["cascade routing"], boots["cascade routing"] = score(a, c)
+    out["cascade_routing_pool"] = [test.strategies[j] for j in router.pool]
+    out["cascade_routing_steps"] = float(steps.mean())
+    out["cascade_routing_sigma_scale"] = router.sigma_scale
     ag_correct, ag_cost = agreement_cascade(test, chain)
     # the agreement cascade is one operating point: its hull with the singles it is built from
     singles_a, singles_c = test.label.T, test.cost.T
@@ -71,6 +78,8 @@ def evaluate(val: AnswerView, test: AnswerView, routers: dict[str, Predictions],
     out["agreement_point"] = {"accuracy": float(ag_correct.mean()), "cost": float(ag_cost.mean())}
     out["cascade_minus_best"] = {"diff": out["aiq"]["cascade"] - out["aiq"][best],
                                  "ci": curves.interval(boots["cascade"] - boots[best])}
+    out["cascade_routing_minus_best"] = {"diff": out["aiq"]["cascade routing"] - out["aiq"][best],
+                                         "ci": curves.interval(boots["cascade routing"] - boots[best])}
     out["routed_minus_best"] = {"diff": out["aiq"]["routed cascade"] - out["aiq"][best],
                                 "ci": curves.interval(boots["routed"] - boots[best])}
     out["agreement_minus_best"] = {"diff": out["aiq"]["agreement cascade + singles"] - out["aiq"][best],
@@ -87,7 +96,8 @@ def format_lines(name: str, res: dict[str, Any]) -> list[str]:
     lines = [f"{name}: chain {' -> '.join(res['chain'])} ({res['n_test']} test tasks)"]
     for k, v in sorted(res["aiq"].items(), key=lambda kv: -kv[1]):
         lines.append(f"  AIQ {k:<32} {v:.4f}")
-    for key, label in (("routed_minus_best", f"routed cascade (escalate to {res['routed_strong']})"),
+    for key, label in (("cascade_routing_minus_best", f"cascade routing (uncertainty x{res['cascade_routing_sigma_scale']:g})"),
+                       ("routed_minus_best", f"routed cascade (escalate to {res['routed_strong']})"),
                        ("cascade_minus_best", "learned chain cascade"), ("agreement_minus_best", "agreement cascade")):
         d = res[key]
         lines.append(f"  {label} - {best}: {d['diff']:+.4f} [{d['ci'][0]:+.4f}, {d['ci'][1]:+.4f}]")
@@ -96,3 +106,31 @@ def format_lines(name: str, res: dict[str, Any]) -> list[str]:
     for k, v in res["auroc"].items():
         lines.append(f"  AUROC P(correct) of {k}: prior {v['prior']:.3f} -> prior + cheap answers {v['prior+answers']:.3f}")
     return lines
+
+
+def pick_prior(val_sets: dict[str, Predictions]) -> str:
+    """The question-only router whose validation curve has the highest AIQ (the cascades' prior; chosen on
+    validation so the test comparison stays honest)."""
+    first = next(iter(val_sets.values()))
+    view = AnswerView(first.question_ids, first.strategies, first.prob, first.pred_cost, first.label, first.cost,
+                      np.zeros(first.prob.shape, dtype=object), np.zeros(first.prob.shape, dtype=bool),
+                      np.zeros(first.prob.shape))
+    score = _scorer(view, 10, 0)
+    weights = weight_grid(size=200)
+    aiq = {name: score(*sweep(preds, weights))[0] for name, preds in val_sets.items()}
+    return max(aiq, key=aiq.get)
+
+
+def evaluate_dataset(cfg, ds, test_sets: dict[str, Predictions], val_sets: dict[str, Predictions],
+                     n_boot: int, seed: int) -> dict[str, Any]:
+    """`evaluate` on a results run's data set: the answers files of `cfg`, every router's seed-0 predictions as
+    a question-only baseline, and the prior picked on validation (`pick_prior`)."""
+    from .answer_features import answer_view
+    from .answers import load_split_answers
+
+    prior = pick_prior(val_sets)
+    val = answer_view(val_sets[prior], load_split_answers(cfg, ds.val))
+    test = answer_view(test_sets[prior], load_split_answers(cfg, ds.test))
+    out = evaluate(val, test, test_sets, n_boot=n_boot, seed=seed)
+    out["prior"] = prior
+    return out

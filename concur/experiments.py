@@ -44,7 +44,7 @@ class Settings:
     seeds: tuple[int, ...] = (0, 1, 2)
     # bfloat16 with the model's own 256-token limit: truncating to 128 tokens cut MMLU-Pro's 10-option
     # questions and cost 0.014 validation AIQ (benchmarks/bench_predictor_levers.py)
-    embedding: dict[str, Any] = field(default_factory=lambda: {"dtype": "bfloat16", "max_seq_length": None})
+    embedding: dict[str, Any] = field(default_factory=lambda: {"dtype": "auto", "max_seq_length": None})
     n_weights: int = 400
     n_boot: int = 1000
     boot_seed: int = 12345
@@ -141,6 +141,16 @@ def run_dataset(name: str, settings: Settings, log: Log = print, spec: dict[str,
     res["cost_bias"] = {n: cost_bias(job_config(data_dir, work, settings.seeds[0], n, overrides), n, pool)
                         for n in ("concur", "shared") if n in runs}
     timings["evaluate"] = time.perf_counter() - t
+    if cfg0.train_answers_path is not None:  # routing on the models' answers: cascades vs question-only routers
+        t = time.perf_counter()
+        from .cascade_results import evaluate_dataset
+
+        res["cascades"] = evaluate_dataset(cfg0, ds, {n: s[0] for n, s in test_sets.items()},
+                                           {n: s[0] for n, s in val_sets.items()},
+                                           min(settings.n_boot, 500), settings.boot_seed)
+        timings["cascades"] = time.perf_counter() - t
+        log(f"[{name}] cascades ({timings['cascades']:.0f}s): " +
+            ", ".join(f"{k} {v:.4f}" for k, v in res["cascades"]["aiq"].items() if k in CASCADE_KEYS))
     names = settings.continual_routers
     if names is None:
         names = [n for n in runs if n in REGISTRY and not getattr(router_class(n), "composite", False)]
@@ -159,6 +169,9 @@ def run_dataset(name: str, settings: Settings, log: Log = print, spec: dict[str,
     res = _jsonable(res)
     write_json_atomic(work / "results.json", res)
     return res
+
+
+CASCADE_KEYS = ("cascade routing", "routed cascade", "cascade", "agreement cascade + singles")
 
 
 def _base(label: str) -> str:

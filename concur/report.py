@@ -213,6 +213,8 @@ def _dataset_section(res: dict[str, Any], png: str) -> list[str]:
         L += _matched_spend_lines(res["matched_spend"], unit)
     if "continual" in res:
         L += _continual_lines(res["continual"])
+    if res.get("cascades"):
+        L += _cascade_lines(res["cascades"])
     t = res["timings"]
     L.append("Step times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in t.items()) +
              f". Embeddings: {res['embedding_status']}.")
@@ -362,6 +364,35 @@ METHOD_NOTES = """\
   points strictly between the accuracy at call rate 0.1 and w + 0.7 (s - w) (0 if none); AUROC of the score for
   'weak model is right' (0.5 if one class).
 """
+
+
+def _cascade_lines(cs: dict[str, Any]) -> list[str]:
+    """Routing on the models' answers (concur/cascade_results.py): AIQ of the cascades beside the question-only
+    routers, their paired differences to the best of those, and the AUROC diagnostics."""
+    best = cs["best_question_only"]
+    L = [f"**Routing on the models' answers** (`concur/cascade_routing.py`, `concur/cascade.py`; seed-0 predictions; "
+         f"prior: **{cs['prior']}**, the question-only router of highest validation AIQ; stop and quality models "
+         f"fitted on validation; {cs['n_test']} test tasks, paired bootstrap). A cascade pays for every strategy it "
+         f"runs. Cascade routing (Dekoninck et al.) chooses supermodels of up to three of all {len(cs['cascade_routing_pool'])} "
+         f"strategies, with the uncertainty factor {cs['cascade_routing_sigma_scale']:g} chosen on validation, and ran "
+         f"{cs['cascade_routing_steps']:.2f} strategies per task on average over its cost-weight sweep; the "
+         f"learned chain cascade runs {' -> '.join(cs['chain'])}; the routed cascade escalates the prior's pick to "
+         f"{cs['routed_strong']}.", "",
+         "| method | AIQ | - best question-only router (paired) |", "|---|---|---|"]
+    diffs = {"cascade routing": "cascade_routing_minus_best", "routed cascade": "routed_minus_best",
+             "cascade": "cascade_minus_best", "agreement cascade + singles": "agreement_minus_best"}
+    for name, v in sorted(cs["aiq"].items(), key=lambda kv: -kv[1]):
+        d = cs.get(diffs.get(name, ""), None)
+        shown = {"cascade": "learned chain cascade"}.get(name, name)
+        cell = f"{d['diff']:+.4f}{_ci(d['ci'], 4)}" if d else ("(best)" if name == best else "")
+        L.append(f"| {shown} | {_f(v, 4)} | {cell} |")
+    L.append("")
+    met = cs["cascade_routing_minus_best"]
+    L.append(f"Cascade routing minus the best question-only router ({best}): {met['diff']:+.4f}{_ci(met['ci'], 4)}. "
+             "Test AUROC of P(correct) from the prior alone -> the prior plus the two cheapest strategies' answers: "
+             + "; ".join(f"{k}: {v['prior']:.3f} -> {v['prior+answers']:.3f}" for k, v in cs["auroc"].items()) + ".")
+    L.append("")
+    return L
 
 
 def _predictor_levers(lv: dict[str, Any] | None) -> list[str]:

@@ -80,6 +80,12 @@ def test_orchestration_on_synthetic_data(tmp_path, monkeypatch):
             continue
         d, (lo, hi) = routers[name]["aiq_minus_knn"], routers[name]["aiq_minus_knn_ci"]
         assert d == pytest.approx(routers[name]["aiq"] - routers["knn"]["aiq"]) and lo - 1e-9 <= hi
+    cs = res["cascades"]  # the demo import writes answers: cascades run against every router's predictions
+    assert cs["prior"] in routers and cs["best_question_only"] in routers
+    assert {"cascade routing", "routed cascade", "cascade", "agreement cascade + singles"} <= set(cs["aiq"])
+    d, (lo, hi) = cs["cascade_routing_minus_best"]["diff"], cs["cascade_routing_minus_best"]["ci"]
+    assert d == pytest.approx(cs["aiq"]["cascade routing"] - cs["aiq"][cs["best_question_only"]]) and lo <= hi
+    assert 1.0 <= cs["cascade_routing_steps"] <= 3.0
     cont = res["continual"]
     assert set(cont["routers"]) == {n for n in REGISTRY if not getattr(router_class(n), "composite", False)}
     for name, r in cont["routers"].items():
@@ -141,6 +147,7 @@ def test_orchestration_on_synthetic_data(tmp_path, monkeypatch):
                     "What reproduces"):
         assert heading in text, heading
     assert "| concur | " in text.split("Table 2 shape")[1]
+    assert "Routing on the models' answers" in text and "| cascade routing |" in text
     assert "## synthetic demo" in text and "Continual routing" in text and "nan" not in text.lower().split("definitions")[0]
     for name in REGISTRY:
         assert f"| {name} |" in text and f"`{name}`" in text

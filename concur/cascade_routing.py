@@ -1,0 +1,250 @@
+"""Cascade routing (Dekoninck et al., "A Unified Approach to Routing and Cascading for LLMs", 2024).
+
+Routing picks one strategy per task before any runs; a cascade runs strategies in a fixed order and
+stops once an answer looks right. Cascade routing does both: at every step it considers each
+*supermodel* U (a set of strategies) that extends the strategies already run on the task, R, scores
+it by the expected quality of its best answer minus lambda times its cost,
+
+    tau(U) = E[max_{i in U} Q_i] - lambda * sum_{i in U} cost_i,
+
+and either stops (the best U is R itself) or runs the next strategy of the best U (strategies run in
+cost order, as in the paper's default `force_order`). The task's answer is that of the run strategy
+with the highest estimated quality, and its cost is the sum over every strategy run on it.
+
+Quality estimates Q_j are P(correct of strategy j | what is known now): before any run, the question-only
+router's own P(correct); after some runs, a per-strategy logistic model (fitted on the validation split over
+random run sets R, since the prior is in-sample on train) of the prior and the answers seen so far: for
+a run strategy, its own answer's parse, length and agreement with each other run strategy; for one not
+run, the agreement of each run strategy with the run strategies' plurality answer. Their uncertainty
+is a normal with the standard deviation of (estimate given R - estimate given every answer) on
+validation, per strategy, per number run and per whether j itself ran, times a factor chosen on
+validation by a two-fold cross-fit (0 is allowed: the paper's ablation without uncertainty, and it won
+on MMLU-Pro); the supermodel's expected maximum is computed by Monte Carlo with fixed draws clipped to
+[0, 1] (independent errors: the paper also models their covariances; this implementation does not).
+Supermodels hold at most MAX_DEPTH strategies (the paper's max_depth), chosen from the whole pool.
+Sweeping lambda traces an accuracy-cost curve (a large lambda runs one strategy: plain routing).
+
+This is our own implementation of the paper's algorithm; the quality and uncertainty estimators are
+ours (the paper fits per-benchmark ones, with a per-step lambda chosen for a target cost).
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import curves
+from .answer_features import AnswerView, fit_logistic, predict_logistic
+
+SIGMA_SCALES = (0.0, 0.25, 1.0)  # factors on the fitted deviations, chosen on validation
+LAMBDAS = np.concatenate([[0.0], np.logspace(-3, 1.5, 40), [1e9]])  # cost weights swept (costs / the dearest's)
+N_SAMPLES = 48  # Monte Carlo draws for E[max]
+MAX_DEPTH = 3  # strategies in a supermodel at most (the paper's max_depth): at most this many run per task
+CHUNK = 256  # tasks per block of the E[max] computation (bounds memory)
+STATES_PER_TASK = 12  # random run sets per validation task for fitting the quality models
+
+
+def _plurality_agreement(view: AnswerView, run: np.ndarray) -> np.ndarray:
+    """(n, S) per strategy k: 1 when k ran, parsed and gave the plurality answer of the run strategies."""
+    n, s = view.answer.shape
+    ok = run & view.parsed
+    best = np.zeros((n, s), dtype=bool)
+    best_count = np.full(n, -1)
+    for k in range(s):  # the plurality answer: the one most run strategies share (first in order on ties)
+        count = ((view.answer == view.answer[:, [k]]) & ok).sum(axis=1) * ok[:, k]
+        better = count > best_count
+        best_count = np.where(better, count, best_count)
+        best[better] = ((view.answer[better] == view.answer[better, k][:, None]) & ok[better])
+    return best
+
+
+def state_features(view: AnswerView, run: np.ndarray, j: int, pool: list[int]) -> np.ndarray:
+    """(n, F) features of strategy j's quality given the run sets `run` ((n, S) bool, one per task)."""
+    p = np.clip(view.prob[:, j], 1e-4, 1 - 1e-4)
+    ran = run[:, j].astype(float)
+    parsed = view.parsed[:, j].astype(float)
+    length = np.log1p(np.nan_to_num(view.tokens[:, j]))
+    others = [k for k in pool if k != j]
+    own = (view.answer[:, others] == view.answer[:, [j]]) & view.parsed[:, others] & view.parsed[:, [j]]
+    plural = _plurality_agreement(view, run)[:, others]
+    agree = np.where(run[:, [j]], own, plural) & run[:, others]
+    n_run = run[:, pool].sum(axis=1) - ran
+    logit = np.log(p / (1 - p))
+    cols = [(1 - ran) * logit, ran * logit, ran, ran * parsed, ran * length, n_run / len(pool),
+            run[:, others].astype(float), agree.astype(float), ran[:, None] * agree]
+    return np.column_stack([c if c.ndim == 2 else c[:, None] for c in cols])
+
+
+@dataclass
+class CascadeRouter:
+    """Fitted quality estimators over a pool of strategies in cost order, and the routing rule."""
+
+    pool: list[int]  # strategy columns, cheapest first (mean validation cost)
+    models: list  # per pool position: P(correct) given the state (LogisticRegression or a rate)
+    sigma: np.ndarray  # (len(pool), len(pool) + 1, 2): std by (position, number of others run, j ran)
+    cost_scale: float  # costs are divided by this (the dearest pool strategy's mean cost) before lambda
+
+    max_depth: int = MAX_DEPTH
+    sigma_scale: float = 1.0  # the factor applied to the fitted deviations (chosen on validation by `fit`)
+
+    @classmethod
+    def fit(cls, val: AnswerView, pool: list[int] | None = None, seed: int = 0,
+            scales: tuple[float, ...] = SIGMA_SCALES) -> "CascadeRouter":
+        """Quality models and deviations fitted on `val`; with several `scales`, the deviations' factor is the
+        one whose curve has the highest mean AIQ over a two-fold cross-fit on `val` (fit on one half, score on
+        the other). A factor of 0 is the paper's ablation without uncertainty: E[max] becomes the max."""
+        router = cls._fit(val, pool, seed)
+        scale = float(scales[0])
+        if len(scales) > 1:
+            perm = np.random.default_rng(seed).permutation(val.n_tasks)
+            halves = (perm[: val.n_tasks // 2], perm[val.n_tasks // 2:])
+            aiq = np.zeros(len(scales))
+            for a, b in (halves, halves[::-1]):
+                part = cls._fit(_rows(val, a), router.pool, seed)
+                base = part.sigma
+                for i, f in enumerate(scales):
+                    part.sigma = base * f
+                    correct, cost, _ = part.run(_rows(val, b), LAMBDAS, seed)
+                    aiq[i] += curve_aiq(_rows(val, b), correct, cost)
+            scale = float(scales[int(np.argmax(aiq))])
+        router.sigma_scale = scale
+        router.sigma = router.sigma * scale
+        return router
+
+    @classmethod
+    def _fit(cls, val: AnswerView, pool: list[int] | None, seed: int) -> "CascadeRouter":
+        n, s = val.prob.shape
+        if pool is None:
+            pool = list(range(s))
+        pool = sorted(pool, key=lambda j: float(np.nanmean(val.cost[:, j])))
+        rng = np.random.default_rng(seed)
+        m = len(pool)
+        # random run sets: each pool strategy ran with a probability drawn per state (so small and large sets
+        # both occur), plus the empty and the full set for every task
+        shares = rng.uniform(0, 1, size=(STATES_PER_TASK, 1, 1))
+        runs = np.zeros((STATES_PER_TASK + 2, n, s), dtype=bool)
+        runs[:STATES_PER_TASK][..., pool] = rng.uniform(size=(STATES_PER_TASK, n, m)) < shares
+        runs[-1][:, pool] = True
+        full = np.zeros((n, s), dtype=bool)
+        full[:, pool] = True
+        models, sigma = [], np.full((m, m + 1, 2), np.nan)
+        for pos, j in enumerate(pool):
+            x = np.vstack([state_features(val, r, j, pool) for r in runs])
+            y = np.tile(val.label[:, j], len(runs))
+            model = fit_logistic(x, y, seed)
+            models.append(model)
+            q_full = predict_logistic(model, state_features(val, full, j, pool))
+            for r in runs[:-1]:
+                q = predict_logistic(model, state_features(val, r, j, pool))
+                n_others = r[:, pool].sum(axis=1) - r[:, j]
+                for ran in (0, 1):
+                    for k in range(m):
+                        sel = (n_others == k) & (r[:, j] == bool(ran))
+                        if sel.sum() >= 20:
+                            sigma[pos, k, ran] = np.fmax(sigma[pos, k, ran], float(np.std(q[sel] - q_full[sel])))
+        # cells without enough rows borrow the largest deviation of their column (a conservative default)
+        for pos in range(m):
+            for ran in (0, 1):
+                col = sigma[pos, :, ran]
+                col[np.isnan(col)] = np.nanmax(col) if not np.isnan(col).all() else 0.0
+        cost_scale = float(np.nanmean(val.cost[:, pool[-1]]) or 1.0)
+        return cls(pool, models, sigma, cost_scale)
+
+    def quality(self, view: AnswerView, run: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(n, m) estimated P(correct) and its standard deviation for every pool strategy given the run sets."""
+        pool = self.pool
+        q = np.column_stack([predict_logistic(mod, state_features(view, run, j, pool))
+                             for mod, j in zip(self.models, pool)])
+        n_run = run[:, pool].sum(axis=1)
+        # before any run the question-only router's own P(correct): its calibration across strategies beat
+        # a refit of it on validation (a small split refits worse; RouterBench has 275 validation tasks)
+        q[n_run == 0] = view.prob[np.ix_(n_run == 0, pool)]
+        ran = run[:, pool]
+        others = np.clip(n_run[:, None] - ran, 0, len(pool))
+        sd = self.sigma[np.arange(len(pool))[None, :], others, ran.astype(int)]
+        return q, sd
+
+    def run(self, view: AnswerView, lambdas: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per lambda, per task: (correct, cost, strategies run), each (len(lambdas), n)."""
+        n = view.n_tasks
+        pool, m = self.pool, len(self.pool)
+        members, masks = supermodels(m, self.max_depth)  # (M, depth) positions (m = none), (M, m) membership
+        size = masks.sum(axis=1)
+        z = np.random.default_rng(seed).standard_normal((m, N_SAMPLES))
+        if not self.sigma.any():
+            z = np.zeros((m, 1))  # no uncertainty: E[max] is the max
+        pred_cost = np.nan_to_num(view.pred_cost[:, pool]) / self.cost_scale  # (n, m)
+        mask_cost = pred_cost @ masks.T  # (n, M)
+        lambdas = np.asarray(lambdas, dtype=float)
+        correct = np.zeros((len(lambdas), n))
+        total = np.zeros((len(lambdas), n))
+        steps = np.zeros((len(lambdas), n), dtype=int)
+        for li, lam in enumerate(lambdas):
+            run = np.zeros((n, view.prob.shape[1]), dtype=bool)
+            ran = np.zeros((n, m), dtype=bool)
+            active = np.ones(n, dtype=bool)
+            for _ in range(self.max_depth):
+                if not active.any():
+                    break
+                idx = np.flatnonzero(active)
+                q, sd = self.quality(_rows(view, idx), run[idx])
+                em = np.empty((len(idx), len(masks)))
+                for c in range(0, len(idx), CHUNK):
+                    # a probability stays in [0, 1]: unclipped draws would overstate what another run can add
+                    draws = np.clip(q[c:c + CHUNK, :, None] + sd[c:c + CHUNK, :, None] * z[None], 0.0, 1.0)
+                    em[c:c + CHUNK] = _expected_max(draws, members)
+                r = ran[idx]
+                last = np.where(r.any(axis=1), m - 1 - np.argmax(r[:, ::-1], axis=1), -1)
+                # a supermodel extends R and adds only strategies after the last one run (cost order)
+                contains = (masks[None, :, :] | ~r[:, None, :]).all(axis=2)
+                later = np.arange(m)[None, None, :] > last[:, None, None]
+                valid = contains & (~masks[None] | r[:, None, :] | later).all(axis=2)
+                score = np.where(valid, em - lam * mask_cost[idx], -np.inf)
+                best = np.argmax(score - 1e-12 * size[None], axis=1)  # ties go to the smaller supermodel
+                new = masks[best] & ~r
+                stop = ~new.any(axis=1)
+                nxt = np.argmax(new, axis=1)  # the cheapest strategy of the chosen supermodel not yet run
+                go = idx[~stop]
+                ran[go, nxt[~stop]] = True
+                run[go, np.asarray(pool)[nxt[~stop]]] = True
+                active[idx[stop]] = False
+            q, _ = self.quality(view, run)
+            pick = np.argmax(np.where(ran, q, -np.inf), axis=1)
+            rows = np.arange(n)
+            correct[li] = view.label[rows, np.asarray(pool)[pick]]
+            total[li] = (np.nan_to_num(view.cost[:, pool]) * ran).sum(axis=1)
+            steps[li] = ran.sum(axis=1)
+        return correct, total, steps
+
+
+def curve_aiq(view: AnswerView, correct: np.ndarray, cost: np.ndarray) -> float:
+    """AIQ of the (K, n) per-task outcomes' accuracy-cost points on `view`'s tasks, as the routers are scored:
+    the upper hull anchored at the cheapest single strategy, over [cheapest, dearest] single's mean cost."""
+    acc_s, cost_s = np.nanmean(view.label, axis=0), np.nanmean(view.cost, axis=0)
+    lo, hi = int(np.argmin(cost_s)), int(np.argmax(cost_s))
+    hull = curves.hull(cost.mean(axis=1), correct.mean(axis=1), (cost_s[lo], acc_s[lo]))
+    return float(curves.aiq(hull, cost_s[lo], cost_s[hi]))
+
+
+def supermodels(m: int, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every set of 1..depth of m strategies: (M, depth) member positions padded with m, and (M, m) membership."""
+    sets = [c for k in range(1, min(depth, m) + 1) for c in itertools.combinations(range(m), k)]
+    members = np.full((len(sets), max(1, min(depth, m))), m)
+    masks = np.zeros((len(sets), m), dtype=bool)
+    for i, c in enumerate(sets):
+        members[i, :len(c)] = c
+        masks[i, list(c)] = True
+    return members, masks
+
+
+def _expected_max(draws: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """(a, M) the mean over draws (a, m, N) of the maximum over each set's members ((M, depth), m = none)."""
+    padded = np.concatenate([draws, np.full((draws.shape[0], 1, draws.shape[2]), -np.inf)], axis=1)
+    return padded[:, members].max(axis=2).mean(axis=2)
+
+
+def _rows(view: AnswerView, idx: np.ndarray) -> AnswerView:
+    """The view restricted to tasks idx."""
+    return AnswerView(view.question_ids[idx], view.strategies, view.prob[idx], view.pred_cost[idx], view.label[idx],
+                      view.cost[idx], view.answer[idx], view.parsed[idx], view.tokens[idx])

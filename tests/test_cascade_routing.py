@@ -1,0 +1,78 @@
+"""Cascade routing (concur/cascade_routing.py) on hand-made and synthetic instances."""
+from __future__ import annotations
+
+import numpy as np
+
+from concur.answer_features import AnswerView
+from concur.cascade_routing import CascadeRouter, _expected_max, _plurality_agreement, supermodels
+from test_cascade import synthetic
+
+
+def test_expected_max_of_every_supermodel_equals_brute_force():
+    rng = np.random.default_rng(0)
+    draws = rng.normal(size=(5, 4, 7))
+    members, masks = supermodels(4, 3)
+    assert len(masks) == 4 + 6 + 4 and masks.sum(axis=1).max() == 3
+    em = _expected_max(draws, members)
+    for i, mask in enumerate(masks):
+        assert np.allclose(em[:, i], draws[:, mask].max(axis=1).mean(axis=1))
+
+
+def test_plurality_agreement_on_a_hand_made_instance():
+    answer = np.array([["A", "B", "A", "C"], ["B", "B", "C", "C"], ["D", "", "D", "D"]], dtype=object)
+    parsed = answer != ""
+    view = AnswerView(np.array(["0", "1", "2"], dtype=object), list("wxyz"), np.full((3, 4), 0.5), np.ones((3, 4)),
+                      np.zeros((3, 4)), np.ones((3, 4)), answer, parsed, np.ones((3, 4)))
+    run = np.array([[1, 1, 1, 0], [1, 1, 1, 1], [0, 1, 1, 1]], dtype=bool)
+    got = _plurality_agreement(view, run)
+    # task 0: A twice among run (w, y); task 1: B and C tie, B comes first; task 2: x did not parse, D (y, z)
+    assert got.tolist() == [[True, False, True, False], [True, True, False, False], [False, False, True, True]]
+
+
+def test_a_huge_cost_weight_runs_only_the_cheapest_strategy():
+    val, test = synthetic(400, 0), synthetic(300, 1)
+    router = CascadeRouter.fit(val)
+    correct, cost, steps = router.run(test, np.array([1e9]))
+    cheapest = router.pool[0]
+    assert (steps == 1).all()
+    assert np.array_equal(correct[0], test.label[:, cheapest]) and np.allclose(cost[0], test.cost[:, cheapest])
+
+
+def test_cascade_routing_charges_every_strategy_it_ran_and_answers_with_one_of_them():
+    val, test = synthetic(400, 0), synthetic(300, 1)
+    router = CascadeRouter.fit(val)
+    lambdas = np.array([0.0, 0.05, 0.2, 1.0])
+    correct, cost, steps = router.run(test, lambdas)
+    assert (steps >= 1).all() and (steps <= len(router.pool)).all()
+    c = test.cost[:, router.pool]
+    # the cost of k strategies is at least the k cheapest of them and at most the k dearest
+    srt = np.sort(c, axis=1)
+    lo = np.take_along_axis(np.cumsum(srt, axis=1), steps.T - 1, axis=1).T
+    hi = np.take_along_axis(np.cumsum(srt[:, ::-1], axis=1), steps.T - 1, axis=1).T
+    assert (cost >= lo - 1e-9).all() and (cost <= hi + 1e-9).all()
+    # a task answered correctly has a correct strategy in the pool
+    assert (correct <= test.label[:, router.pool].max(axis=1)[None]).all()
+    # a heavy cost weight spends less than none (not monotone in between: each step's choice is myopic)
+    assert cost[-1].mean() < cost[0].mean()
+
+
+def test_more_answers_make_the_estimates_better_on_synthetic_data():
+    val, test = synthetic(600, 0), synthetic(600, 1)
+    router = CascadeRouter.fit(val)
+    none = np.zeros(test.prob.shape, dtype=bool)
+    full = np.zeros(test.prob.shape, dtype=bool)
+    full[:, router.pool] = True
+    q0, sd0 = router.quality(test, none)
+    q1, sd1 = router.quality(test, full)
+    y = test.label[:, router.pool]
+    assert np.mean((q1 - y) ** 2) < np.mean((q0 - y) ** 2)  # the answers carry signal here
+    assert (sd1 <= sd0 + 1e-12).all()  # and the estimates given every answer are the least uncertain
+
+
+def test_the_uncertainty_factor_is_chosen_on_validation_among_the_offered_ones():
+    val = synthetic(400, 0)
+    one = CascadeRouter.fit(val, scales=(0.5,))
+    assert one.sigma_scale == 0.5
+    picked = CascadeRouter.fit(val, scales=(0.0, 1.0))
+    assert picked.sigma_scale in (0.0, 1.0)
+    assert np.allclose(picked.sigma, CascadeRouter.fit(val, scales=(1.0,)).sigma * picked.sigma_scale)
