@@ -95,6 +95,10 @@ def main(argv=None) -> None:
     work = Path(args.work_dir)
     # clean = nothing computed yet (levers/ holds the lever benchmark's table, an input to the report)
     fresh = not work.exists() or all(p.name == "levers" for p in work.iterdir())
+    from concur.embeddings import default_cache_dir
+
+    cache_dir = default_cache_dir()  # the pipeline's embedding settings leave embedding.cache_dir at its default
+    cache_warm = cache_dir.is_dir() and any(cache_dir.rglob("*.emb"))
     from concur.routers import REGISTRY
 
     routers = args.routers or list(REGISTRY)
@@ -117,8 +121,10 @@ def main(argv=None) -> None:
     runtime = time.perf_counter() - start
     meta = {"commit": git_commit(REPO), "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
             "runtime_s": runtime, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
-            "cached_note": ("every step computed from a clean work folder." if fresh else
-                            "steps whose outputs were current in the work folder were reused (see step times)."),
+            "cached_note": ("every step computed from a clean work folder" if fresh else
+                            "steps whose outputs were current in the work folder were reused (see step times)")
+                           + (f"; the embedding cache {cache_dir} already held entries, so texts embedded by an "
+                              "earlier run were read from it (see the embedding step times)." if cache_warm else "."),
             "seeds": list(args.seeds), "boot_seed": settings.boot_seed, "embedding_model": DEFAULT_MODEL_LABEL,
             "embedding": {**settings.embedding, "dtype": resolve_dtype(settings.embedding["dtype"], resolve_device("auto"))}, "predictor": settings.predictor, "data_root": str(data_root),
             "router_settings": settings.router_settings, "single_seed": list(settings.single_seed)}
