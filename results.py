@@ -126,7 +126,9 @@ def main(argv=None) -> None:
                            + (f"; the embedding cache {cache_dir} already held entries, so texts embedded by an "
                               "earlier run were read from it (see the embedding step times)." if cache_warm else "."),
             "seeds": list(args.seeds), "boot_seed": settings.boot_seed, "embedding_model": DEFAULT_MODEL_LABEL,
-            "embedding": {**settings.embedding, "dtype": resolve_dtype(settings.embedding["dtype"], resolve_device("auto"))}, "predictor": settings.predictor, "data_root": str(data_root),
+            "embedding": {**settings.embedding,
+                          "dtype": resolve_dtype(settings.embedding["dtype"], resolve_device("auto"))},
+            "predictor": settings.predictor, "data_root": str(data_root),
             "router_settings": settings.router_settings, "single_seed": list(settings.single_seed)}
     levers = work / "levers" / "levers.json"  # written by benchmarks/bench_predictor_levers.py
     if levers.is_file():

@@ -15,7 +15,7 @@ import numpy as np
 from . import curves
 from .answer_features import AnswerView, signal_auroc
 from .cascade import LearnedCascade, RoutedCascade, agreement_cascade, chain_order
-from .cascade_routing import LAMBDAS, CascadeRouter
+from .cascade_routing import LAMBDAS, CascadeRouter, curve_aiq
 from .pred_files import Predictions
 from .results_stats import hull_metrics, sweep
 from .routing import weight_grid
@@ -111,13 +111,8 @@ def format_lines(name: str, res: dict[str, Any]) -> list[str]:
 def pick_prior(val_sets: dict[str, Predictions]) -> str:
     """The question-only router whose validation curve has the highest AIQ (the cascades' prior; chosen on
     validation so the test comparison stays honest)."""
-    first = next(iter(val_sets.values()))
-    view = AnswerView(first.question_ids, first.strategies, first.prob, first.pred_cost, first.label, first.cost,
-                      np.zeros(first.prob.shape, dtype=object), np.zeros(first.prob.shape, dtype=bool),
-                      np.zeros(first.prob.shape))
-    score = _scorer(view, 10, 0)
     weights = weight_grid(size=200)
-    aiq = {name: score(*sweep(preds, weights))[0] for name, preds in val_sets.items()}
+    aiq = {name: curve_aiq(preds.label, preds.cost, *sweep(preds, weights)) for name, preds in val_sets.items()}
     return max(aiq, key=aiq.get)
 
 

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import curves
 from .answer_features import AnswerView, fit_logistic, predict_logistic
+from .results_stats import hull_metrics
 
 SIGMA_SCALES = (0.0, 0.25, 1.0)  # factors on the fitted deviations, chosen on validation
 LAMBDAS = np.concatenate([[0.0], np.logspace(-3, 1.5, 40), [1e9]])  # cost weights swept (costs / the dearest's)
@@ -59,15 +59,16 @@ def _plurality_agreement(view: AnswerView, run: np.ndarray) -> np.ndarray:
     return best
 
 
-def state_features(view: AnswerView, run: np.ndarray, j: int, pool: list[int]) -> np.ndarray:
-    """(n, F) features of strategy j's quality given the run sets `run` ((n, S) bool, one per task)."""
+def state_features(view: AnswerView, run: np.ndarray, j: int, pool: list[int], plurality: np.ndarray) -> np.ndarray:
+    """(n, F) features of strategy j's quality given the run sets `run` ((n, S) bool, one per task);
+    `plurality` is `_plurality_agreement(view, run)` (computed once per run set by the caller)."""
     p = np.clip(view.prob[:, j], 1e-4, 1 - 1e-4)
     ran = run[:, j].astype(float)
     parsed = view.parsed[:, j].astype(float)
     length = np.log1p(np.nan_to_num(view.tokens[:, j]))
     others = [k for k in pool if k != j]
     own = (view.answer[:, others] == view.answer[:, [j]]) & view.parsed[:, others] & view.parsed[:, [j]]
-    plural = _plurality_agreement(view, run)[:, others]
+    plural = plurality[:, others]
     agree = np.where(run[:, [j]], own, plural) & run[:, others]
     n_run = run[:, pool].sum(axis=1) - ran
     logit = np.log(p / (1 - p))
@@ -105,8 +106,9 @@ class CascadeRouter:
                 base = part.sigma
                 for i, f in enumerate(scales):
                     part.sigma = base * f
-                    correct, cost, _ = part.run(_rows(val, b), LAMBDAS, seed)
-                    aiq[i] += curve_aiq(_rows(val, b), correct, cost)
+                    held_out = _rows(val, b)
+                    correct, cost, _ = part.run(held_out, LAMBDAS, seed)
+                    aiq[i] += curve_aiq(held_out.label, held_out.cost, correct, cost)
             scale = float(scales[int(np.argmax(aiq))])
         router.sigma_scale = scale
         router.sigma = router.sigma * scale
@@ -125,18 +127,16 @@ class CascadeRouter:
         shares = rng.uniform(0, 1, size=(STATES_PER_TASK, 1, 1))
         runs = np.zeros((STATES_PER_TASK + 2, n, s), dtype=bool)
         runs[:STATES_PER_TASK][..., pool] = rng.uniform(size=(STATES_PER_TASK, n, m)) < shares
-        runs[-1][:, pool] = True
-        full = np.zeros((n, s), dtype=bool)
-        full[:, pool] = True
+        runs[-1][:, pool] = True  # the full set: the reference of the deviations
+        plurality = [_plurality_agreement(val, r) for r in runs]
         models, sigma = [], np.full((m, m + 1, 2), np.nan)
         for pos, j in enumerate(pool):
-            x = np.vstack([state_features(val, r, j, pool) for r in runs])
-            y = np.tile(val.label[:, j], len(runs))
-            model = fit_logistic(x, y, seed)
+            feats = [state_features(val, r, j, pool, pl) for r, pl in zip(runs, plurality)]
+            model = fit_logistic(np.vstack(feats), np.tile(val.label[:, j], len(runs)), seed)
             models.append(model)
-            q_full = predict_logistic(model, state_features(val, full, j, pool))
-            for r in runs[:-1]:
-                q = predict_logistic(model, state_features(val, r, j, pool))
+            q_full = predict_logistic(model, feats[-1])
+            for r, f in zip(runs[:-1], feats[:-1]):
+                q = predict_logistic(model, f)
                 n_others = r[:, pool].sum(axis=1) - r[:, j]
                 for ran in (0, 1):
                     for k in range(m):
@@ -154,7 +154,8 @@ class CascadeRouter:
     def quality(self, view: AnswerView, run: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(n, m) estimated P(correct) and its standard deviation for every pool strategy given the run sets."""
         pool = self.pool
-        q = np.column_stack([predict_logistic(mod, state_features(view, run, j, pool))
+        plurality = _plurality_agreement(view, run)
+        q = np.column_stack([predict_logistic(mod, state_features(view, run, j, pool, plurality))
                              for mod, j in zip(self.models, pool)])
         n_run = run[:, pool].sum(axis=1)
         # before any run the question-only router's own P(correct): its calibration across strategies beat
@@ -177,6 +178,17 @@ class CascadeRouter:
         pred_cost = np.nan_to_num(view.pred_cost[:, pool]) / self.cost_scale  # (n, m)
         mask_cost = pred_cost @ masks.T  # (n, M)
         lambdas = np.asarray(lambdas, dtype=float)
+
+        def expected_max(sub: AnswerView, run: np.ndarray) -> np.ndarray:
+            q, sd = self.quality(sub, run)
+            em = np.empty((sub.n_tasks, len(masks)))
+            for c in range(0, sub.n_tasks, CHUNK):
+                # a probability stays in [0, 1]: unclipped draws would overstate what another run can add
+                draws = np.clip(q[c:c + CHUNK, :, None] + sd[c:c + CHUNK, :, None] * z[None], 0.0, 1.0)
+                em[c:c + CHUNK] = _expected_max(draws, members)
+            return em
+
+        em_first = expected_max(view, np.zeros((n, view.prob.shape[1]), dtype=bool))  # nothing run: same for every lambda
         correct = np.zeros((len(lambdas), n))
         total = np.zeros((len(lambdas), n))
         steps = np.zeros((len(lambdas), n), dtype=int)
@@ -188,13 +200,8 @@ class CascadeRouter:
                 if not active.any():
                     break
                 idx = np.flatnonzero(active)
-                q, sd = self.quality(_rows(view, idx), run[idx])
-                em = np.empty((len(idx), len(masks)))
-                for c in range(0, len(idx), CHUNK):
-                    # a probability stays in [0, 1]: unclipped draws would overstate what another run can add
-                    draws = np.clip(q[c:c + CHUNK, :, None] + sd[c:c + CHUNK, :, None] * z[None], 0.0, 1.0)
-                    em[c:c + CHUNK] = _expected_max(draws, members)
                 r = ran[idx]
+                em = em_first[idx] if not r.any() else expected_max(_rows(view, idx), run[idx])
                 last = np.where(r.any(axis=1), m - 1 - np.argmax(r[:, ::-1], axis=1), -1)
                 # a supermodel extends R and adds only strategies after the last one run (cost order)
                 contains = (masks[None, :, :] | ~r[:, None, :]).all(axis=2)
@@ -218,13 +225,14 @@ class CascadeRouter:
         return correct, total, steps
 
 
-def curve_aiq(view: AnswerView, correct: np.ndarray, cost: np.ndarray) -> float:
-    """AIQ of the (K, n) per-task outcomes' accuracy-cost points on `view`'s tasks, as the routers are scored:
-    the upper hull anchored at the cheapest single strategy, over [cheapest, dearest] single's mean cost."""
-    acc_s, cost_s = np.nanmean(view.label, axis=0), np.nanmean(view.cost, axis=0)
+def curve_aiq(label: np.ndarray, cost: np.ndarray, correct_k: np.ndarray, cost_k: np.ndarray) -> float:
+    """AIQ of the (K, n) per-task outcomes' accuracy-cost points, as the routers are scored (results_stats'
+    hull_metrics): the upper hull anchored at the cheapest single strategy of the (n, S) `label`/`cost`,
+    over [cheapest, dearest] single's mean cost."""
+    acc_s, cost_s = np.nanmean(label, axis=0), np.nanmean(cost, axis=0)
     lo, hi = int(np.argmin(cost_s)), int(np.argmax(cost_s))
-    hull = curves.hull(cost.mean(axis=1), correct.mean(axis=1), (cost_s[lo], acc_s[lo]))
-    return float(curves.aiq(hull, cost_s[lo], cost_s[hi]))
+    return float(hull_metrics(correct_k.mean(axis=1), cost_k.mean(axis=1), (cost_s[lo], acc_s[lo]), cost_s[lo],
+                              cost_s[hi], cost_s[lo], acc_s[lo])["aiq"])
 
 
 def supermodels(m: int, depth: int) -> tuple[np.ndarray, np.ndarray]:
