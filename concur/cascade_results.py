@@ -8,6 +8,7 @@ the differences are paired.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,8 @@ from . import curves
 from .answer_features import AnswerView, signal_auroc
 from .cascade import LearnedCascade, RoutedCascade, agreement_cascade, chain_order
 from .cascade_routing import LAMBDAS, CascadeRouter, curve_aiq
+from .data import SplitOutcomes
+from .errors import ConcurError
 from .pred_files import Predictions
 from .results_stats import hull_metrics, sweep
 from .routing import weight_grid
@@ -116,13 +119,30 @@ def pick_prior(val_sets: dict[str, Predictions]) -> str:
     return max(aiq, key=aiq.get)
 
 
+def with_split_outcomes(preds: Predictions, split: SplitOutcomes) -> Predictions:
+    """`preds` with the realised labels and costs of `split` (the data set's own, gold), matched by question_id.
+
+    A label-free router's validation files carry the consensus pseudo-labels it was trained on; the cascades
+    are fitted, and their prior chosen, on the gold validation labels, so every router is scored alike."""
+    pos = {q: i for i, q in enumerate(split.question_ids)}
+    rows = np.array([pos.get(q, -1) for q in preds.question_ids])
+    missing = [str(q) for q, r in zip(preds.question_ids, rows) if r < 0]
+    if missing:
+        raise ConcurError(f"{split.path}: question_id {missing[0]!r} of the {preds.split} predictions is not in the split")
+    cols = [split.column(s) for s in preds.strategies]
+    return dataclasses.replace(preds, label=split.label[np.ix_(rows, cols)], cost=split.cost[np.ix_(rows, cols)])
+
+
 def evaluate_dataset(cfg, ds, test_sets: dict[str, Predictions], val_sets: dict[str, Predictions],
                      n_boot: int, seed: int) -> dict[str, Any]:
     """`evaluate` on a results run's data set: the answers files of `cfg`, every router's seed-0 predictions as
-    a question-only baseline, and the prior picked on validation (`pick_prior`)."""
+    a question-only baseline, and the prior picked on validation (`pick_prior`), all on the data set's gold
+    labels (`ds`)."""
     from .answer_features import answer_view
     from .answers import load_split_answers
 
+    val_sets = {name: with_split_outcomes(preds, ds.val) for name, preds in val_sets.items()}
+    test_sets = {name: with_split_outcomes(preds, ds.test) for name, preds in test_sets.items()}
     prior = pick_prior(val_sets)
     val = answer_view(val_sets[prior], load_split_answers(cfg, ds.val))
     test = answer_view(test_sets[prior], load_split_answers(cfg, ds.test))

@@ -2,12 +2,16 @@
 (concur/cascade_results.py) on hand-made and synthetic instances."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from concur.answer_features import AnswerView, agreement, signal_auroc
 from concur.cascade import (LearnedCascade, RoutedCascade, agreement_cascade, cascade_outcomes, chain_order)
-from concur.cascade_results import evaluate
+from concur.cascade_results import evaluate, pick_prior, with_split_outcomes
+from concur.data import SplitOutcomes
+from concur.errors import ConcurError
 from concur.metrics import auroc
 from concur.pred_files import Predictions
 from concur.routing import route_weighted
@@ -114,3 +118,25 @@ def test_evaluate_scores_every_method_on_the_same_resamples():
         assert 0.0 <= res["aiq"][k] <= 1.0
     lo, hi = res["routed_minus_best"]["ci"]
     assert lo <= res["routed_minus_best"]["diff"] <= hi
+
+
+def test_priors_are_chosen_and_scored_on_the_data_sets_own_labels():
+    """A label-free router's validation file carries consensus pseudo-labels; the cascades' prior is picked on
+    the split's gold labels, so a router whose pseudo-labels echo its predictions does not win by them."""
+    val = synthetic(400, 3)
+    split = SplitOutcomes("val", Path("val.csv"), val.question_ids, np.arange(400), val.strategies, val.label, val.cost)
+    honest = Predictions("val", val.question_ids, val.strategies, val.prob, val.pred_cost, val.label, val.cost)
+    rng = np.random.default_rng(0)
+    noise = rng.random(val.prob.shape)
+    echo_label = (noise < 0.5).astype(float)  # "pseudo-labels" that its own predictions match perfectly
+    order = rng.permutation(400)  # rows in another order than the split's
+    echo = Predictions("val", val.question_ids[order], val.strategies, echo_label[order], val.pred_cost[order],
+                       echo_label[order], val.cost[order])
+    assert pick_prior({"honest": honest, "echo": echo}) == "echo"
+    fixed = {k: with_split_outcomes(p, split) for k, p in {"honest": honest, "echo": echo}.items()}
+    assert np.array_equal(fixed["echo"].label, val.label[order]) and np.array_equal(fixed["echo"].cost, val.cost[order])
+    assert pick_prior(fixed) == "honest"
+    stranger = Predictions("val", np.array(["x"], dtype=object), val.strategies, val.prob[:1], val.pred_cost[:1],
+                           val.label[:1], val.cost[:1])
+    with pytest.raises(ConcurError, match="question_id 'x'"):
+        with_split_outcomes(stranger, split)
