@@ -32,14 +32,16 @@ class AnswerView:
     answer: np.ndarray  # (n, S) object: answer text, "" when not parsed
     parsed: np.ndarray  # (n, S) bool
     tokens: np.ndarray  # (n, S) response length
+    group: np.ndarray | None = None  # (n,) the task's subject, where the data set has subjects
 
     @property
     def n_tasks(self) -> int:
         return len(self.question_ids)
 
 
-def answer_view(preds: Predictions, answers: SplitAnswers) -> AnswerView:
-    """Join a router's predictions of a split with that split's answers (same tasks and strategies)."""
+def answer_view(preds: Predictions, answers: SplitAnswers, group: np.ndarray | None = None) -> AnswerView:
+    """Join a router's predictions of a split with that split's answers (same tasks and strategies);
+    `group`, when given, is each prediction row's subject."""
     rows = {q: i for i, q in enumerate(answers.question_ids)}
     missing = [q for q in preds.question_ids if q not in rows]
     if missing:
@@ -54,7 +56,8 @@ def answer_view(preds: Predictions, answers: SplitAnswers) -> AnswerView:
         raise ConcurError(f"{answers.path}: some (task, strategy) of the {preds.split} predictions has no answer row")
     tokens = answers.response_tokens[np.ix_(r, c)]
     return AnswerView(np.asarray(preds.question_ids, dtype=object), list(preds.strategies), preds.prob,
-                      preds.pred_cost, preds.label, preds.cost, answers.answer[np.ix_(r, c)], answers.parsed[np.ix_(r, c)], tokens)
+                      preds.pred_cost, preds.label, preds.cost, answers.answer[np.ix_(r, c)], answers.parsed[np.ix_(r, c)], tokens,
+                      None if group is None else np.asarray(group, dtype=object))
 
 
 def agreement(view: AnswerView, j: int, others: list[int]) -> np.ndarray:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import curves
-from .answer_features import AnswerView, signal_auroc
+from .answer_features import AnswerView, answer_view, signal_auroc
 from .cascade import LearnedCascade, RoutedCascade, agreement_cascade, chain_order
 from .cascade_routing import LAMBDAS, CascadeRouter, curve_aiq
 from .data import SplitOutcomes
@@ -45,7 +45,7 @@ def _scorer(test: AnswerView, n_boot: int, seed: int):
 
 
 def evaluate(val: AnswerView, test: AnswerView, routers: dict[str, Predictions], n_boot: int = 500,
-             seed: int = 12345) -> dict[str, Any]:
+             seed: int = 12345, train: AnswerView | None = None) -> dict[str, Any]:
     """The routed and the learned chain cascade (prior: `val`/`test`'s router), the agreement cascade and every question-only
     router in `routers` (test predictions on the same tasks and strategies), with paired differences to the
     best question-only router; plus the AUROC diagnostics for the chain's cheapest and last strategies."""
@@ -66,8 +66,11 @@ def evaluate(val: AnswerView, test: AnswerView, routers: dict[str, Predictions],
     a, c = routed.sweep(test, weight_grid(size=60), THRESHOLDS[::10])
     out["aiq"]["routed cascade"], boots["routed"] = score(a, c)
     out["routed_strong"] = test.strategies[routed.strong]
-    router = CascadeRouter.fit(val, seed=seed)
+    router = CascadeRouter.fit(val, seed=seed, train=train)
     a, c, steps = router.run(test, LAMBDAS)
+    am = router.answer_model
+    out["cascade_routing_answer_model"] = ("validation only" if am is None else "train answers"
+                                           + (", subject interactions" if am.subjects is not None else ""))
     out["aiq"]["cascade routing"], boots["cascade routing"] = score(a, c)
     out["cascade_routing_pool"] = [test.strategies[j] for j in router.pool]
     out["cascade_routing_steps"] = float(steps.mean())
@@ -138,14 +141,23 @@ def evaluate_dataset(cfg, ds, test_sets: dict[str, Predictions], val_sets: dict[
     """`evaluate` on a results run's data set: the answers files of `cfg`, every router's seed-0 predictions as
     a question-only baseline, and the prior picked on validation (`pick_prior`), all on the data set's gold
     labels (`ds`)."""
-    from .answer_features import answer_view
     from .answers import load_split_answers
 
     val_sets = {name: with_split_outcomes(preds, ds.val) for name, preds in val_sets.items()}
     test_sets = {name: with_split_outcomes(preds, ds.test) for name, preds in test_sets.items()}
     prior = pick_prior(val_sets)
-    val = answer_view(val_sets[prior], load_split_answers(cfg, ds.val))
-    test = answer_view(test_sets[prior], load_split_answers(cfg, ds.test))
-    out = evaluate(val, test, test_sets, n_boot=n_boot, seed=seed)
+    subject = {q: r.get("subject") if isinstance(r.get("subject"), str) else ""
+               for q, r in zip(ds.tasks.ids, ds.tasks.records)}
+    has_subjects = len(set(subject.values())) > 1
+
+    def view(preds: Predictions, split: SplitOutcomes) -> AnswerView:
+        group = np.array([subject[q] for q in preds.question_ids], dtype=object) if has_subjects else None
+        return answer_view(preds, load_split_answers(cfg, split), group)
+
+    tr = ds.train
+    unknown = np.full(tr.label.shape, np.nan)  # the answer models never read a prior
+    train = view(Predictions("train", tr.question_ids, tr.strategies, unknown, unknown, tr.label, tr.cost), tr)
+    val, test = view(val_sets[prior], ds.val), view(test_sets[prior], ds.test)
+    out = evaluate(val, test, test_sets, n_boot=n_boot, seed=seed, train=train)
     out["prior"] = prior
     return out

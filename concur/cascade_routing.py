@@ -12,15 +12,19 @@ cost order, as in the paper's default `force_order`). The task's answer is that 
 with the highest estimated quality, and its cost is the sum over every strategy run on it.
 
 Quality estimates Q_j are P(correct of strategy j | what is known now): before any run, the question-only
-router's own P(correct); after some runs, a per-strategy logistic model (fitted on the validation split over
-random run sets R, since the prior is in-sample on train) of the prior and the answers seen so far: for
-a run strategy, its own answer's parse, length and agreement with each other run strategy; for one not
-run, the agreement of each run strategy with the run strategies' plurality answer. Their uncertainty
-is a normal with the standard deviation of (estimate given R - estimate given every answer) on
-validation, per strategy, per number run and per whether j itself ran, times a factor chosen on
-validation by a two-fold cross-fit (0 is allowed: the paper's ablation without uncertainty, and it won
-on MMLU-Pro); the supermodel's expected maximum is computed by Monte Carlo with fixed draws clipped to
-[0, 1] (independent errors: the paper also models their covariances; this implementation does not).
+router's own P(correct); after some runs, a per-strategy logistic model of the answers seen so far: for a
+run strategy, its own answer's parse, length and agreement with each other run strategy; for one not run,
+the agreement of each run strategy with the run strategies' plurality answer. With a training split's
+answers (the default in make results) this *answer model* is fitted on train over random run sets R,
+optionally with interactions of the task's subject (answer formats differ: code answers rarely agree,
+two-option ones often do), and a small logistic model on validation combines its logit with the prior's
+(the prior is in-sample on train, so only validation can weigh it); without one, a single model of the
+prior and the answer features is fitted on validation. Their uncertainty is a normal with the standard
+deviation of (estimate given R - estimate given every answer) on validation, per strategy, per number run
+and per whether j itself ran, times a factor; the factor and the subject interactions are chosen on
+validation by a two-fold cross-fit (a factor of 0 is the paper's ablation without uncertainty). The
+supermodel's expected maximum is computed by Monte Carlo with fixed draws clipped to [0, 1] (independent
+errors: the paper also models their covariances; this implementation does not).
 Supermodels hold at most MAX_DEPTH strategies (the paper's max_depth), chosen from the whole pool.
 Sweeping lambda traces an accuracy-cost curve (a large lambda runs one strategy: plain routing).
 
@@ -43,6 +47,8 @@ N_SAMPLES = 48  # Monte Carlo draws for E[max]
 MAX_DEPTH = 3  # strategies in a supermodel at most (the paper's max_depth): at most this many run per task
 CHUNK = 256  # tasks per block of the E[max] computation (bounds memory)
 STATES_PER_TASK = 12  # random run sets per validation task for fitting the quality models
+TRAIN_STATES_PER_TASK = 8  # random run sets per training task for fitting the answer models
+SUBJECT_OPTIONS = (False, True)  # answer models without / with subject interactions, chosen on validation
 
 
 def _plurality_agreement(view: AnswerView, run: np.ndarray) -> np.ndarray:
@@ -59,10 +65,10 @@ def _plurality_agreement(view: AnswerView, run: np.ndarray) -> np.ndarray:
     return best
 
 
-def state_features(view: AnswerView, run: np.ndarray, j: int, pool: list[int], plurality: np.ndarray) -> np.ndarray:
-    """(n, F) features of strategy j's quality given the run sets `run` ((n, S) bool, one per task);
-    `plurality` is `_plurality_agreement(view, run)` (computed once per run set by the caller)."""
-    p = np.clip(view.prob[:, j], 1e-4, 1 - 1e-4)
+def answer_only_features(view: AnswerView, run: np.ndarray, j: int, pool: list[int],
+                         plurality: np.ndarray) -> np.ndarray:
+    """(n, F) features of strategy j's quality from the answers of the run sets `run` ((n, S) bool, one per
+    task) alone; `plurality` is `_plurality_agreement(view, run)` (computed once per run set by the caller)."""
     ran = run[:, j].astype(float)
     parsed = view.parsed[:, j].astype(float)
     length = np.log1p(np.nan_to_num(view.tokens[:, j]))
@@ -71,10 +77,84 @@ def state_features(view: AnswerView, run: np.ndarray, j: int, pool: list[int], p
     plural = plurality[:, others]
     agree = np.where(run[:, [j]], own, plural) & run[:, others]
     n_run = run[:, pool].sum(axis=1) - ran
-    logit = np.log(p / (1 - p))
-    cols = [(1 - ran) * logit, ran * logit, ran, ran * parsed, ran * length, n_run / len(pool),
-            run[:, others].astype(float), agree.astype(float), ran[:, None] * agree]
+    cols = [ran, ran * parsed, ran * length, n_run / len(pool), run[:, others].astype(float), agree.astype(float),
+            ran[:, None] * agree]
     return np.column_stack([c if c.ndim == 2 else c[:, None] for c in cols])
+
+
+def _prior_logit(view: AnswerView, j: int) -> np.ndarray:
+    p = np.clip(view.prob[:, j], 1e-4, 1 - 1e-4)
+    return np.log(p / (1 - p))
+
+
+def state_features(view: AnswerView, run: np.ndarray, j: int, pool: list[int], plurality: np.ndarray) -> np.ndarray:
+    """(n, F) features of strategy j's quality given the run sets: the prior's logit (split by whether j ran)
+    and `answer_only_features`."""
+    ran = run[:, j].astype(float)
+    logit = _prior_logit(view, j)
+    return np.column_stack([(1 - ran) * logit, ran * logit, answer_only_features(view, run, j, pool, plurality)])
+
+
+def _random_run_sets(n: int, s: int, pool: list[int], states: int, rng: np.random.Generator) -> np.ndarray:
+    """(states + 2, n, s) run sets: each pool strategy ran with a probability drawn per state (so small and
+    large sets both occur), then the empty and the full set for every task (the last: the deviations' reference)."""
+    shares = rng.uniform(0, 1, size=(states, 1, 1))
+    runs = np.zeros((states + 2, n, s), dtype=bool)
+    runs[:states][..., pool] = rng.uniform(size=(states, n, len(pool))) < shares
+    runs[-1][:, pool] = True
+    return runs
+
+
+@dataclass
+class AnswerModel:
+    """Per pool strategy, P(correct) from the answers alone (no prior), fitted on a training split's answers;
+    with `subjects`, the main features also interact with the task's subject."""
+
+    models: list  # per pool position: LogisticRegression or a rate
+    subjects: list[str] | None
+
+    @classmethod
+    def fit(cls, train: AnswerView, pool: list[int], use_subjects: bool, seed: int = 0,
+            states: int = TRAIN_STATES_PER_TASK) -> "AnswerModel":
+        subjects = sorted(set(map(str, train.group))) if use_subjects else None
+        model = cls([], subjects)
+        runs = _random_run_sets(train.n_tasks, train.prob.shape[1], pool, states, np.random.default_rng(seed))
+        plurality = [_plurality_agreement(train, r) for r in runs]
+        for j in pool:
+            x = np.vstack([model.features(train, r, j, pool, pl) for r, pl in zip(runs, plurality)])
+            y = np.tile(train.label[:, j], len(runs))
+            known = ~np.isnan(y)
+            model.models.append(fit_logistic(x[known], y[known], seed))
+        return model
+
+    def features(self, view: AnswerView, run: np.ndarray, j: int, pool: list[int], plurality: np.ndarray) -> np.ndarray:
+        x = answer_only_features(view, run, j, pool, plurality)
+        if self.subjects is None:
+            return x
+        onehot = (np.asarray(view.group, dtype=object).astype(str)[:, None] == np.array(self.subjects)[None]).astype(float)
+        k = len(pool) - 1
+        agree = x[:, 4 + k: 4 + 2 * k].mean(axis=1, keepdims=True) if k else np.zeros((len(x), 1))
+        n_run = x[:, 4: 4 + k].mean(axis=1, keepdims=True) if k else np.zeros((len(x), 1))
+        ran = x[:, :1]
+        return np.column_stack([x, onehot, onehot * ran, onehot * x[:, 1:2], onehot * x[:, 2:3], onehot * agree,
+                                onehot * agree * ran, onehot * n_run])
+
+    def logit(self, view: AnswerView, run: np.ndarray, pos: int, j: int, pool: list[int],
+              plurality: np.ndarray) -> np.ndarray:
+        q = np.clip(predict_logistic(self.models[pos], self.features(view, run, j, pool, plurality)), 1e-4, 1 - 1e-4)
+        return np.log(q / (1 - q))
+
+
+def quality_features(view: AnswerView, run: np.ndarray, pos: int, j: int, pool: list[int], plurality: np.ndarray,
+                     answer_model: AnswerModel | None) -> np.ndarray:
+    """The validation-fitted quality model's features: `state_features`, or with an answer model fitted on
+    train, the prior's logit (split by whether j ran) and the answer model's logit (split likewise)."""
+    if answer_model is None:
+        return state_features(view, run, j, pool, plurality)
+    ran = run[:, j].astype(float)
+    any_run = run[:, pool].any(axis=1).astype(float)
+    prior, answers = _prior_logit(view, j), answer_model.logit(view, run, pos, j, pool, plurality)
+    return np.column_stack([(1 - ran) * prior, ran * prior, ran, any_run * answers, ran * answers])
 
 
 @dataclass
@@ -88,50 +168,50 @@ class CascadeRouter:
 
     max_depth: int = MAX_DEPTH
     sigma_scale: float = 1.0  # the factor applied to the fitted deviations (chosen on validation by `fit`)
+    answer_model: AnswerModel | None = None  # fitted on train answers (None: quality models on validation only)
 
     @classmethod
     def fit(cls, val: AnswerView, pool: list[int] | None = None, seed: int = 0,
-            scales: tuple[float, ...] = SIGMA_SCALES) -> "CascadeRouter":
-        """Quality models and deviations fitted on `val`; with several `scales`, the deviations' factor is the
-        one whose curve has the highest mean AIQ over a two-fold cross-fit on `val` (fit on one half, score on
-        the other). A factor of 0 is the paper's ablation without uncertainty: E[max] becomes the max."""
-        router = cls._fit(val, pool, seed)
-        scale = float(scales[0])
-        if len(scales) > 1:
+            scales: tuple[float, ...] = SIGMA_SCALES, train: AnswerView | None = None) -> "CascadeRouter":
+        """Quality models and deviations fitted on `val` (with `train`, on top of answer models fitted on its
+        answers, with and without subject interactions where both splits have subjects). With several
+        candidates (deviation factors in `scales` x answer models), the one whose curve has the highest mean
+        AIQ over a two-fold cross-fit on `val` (fit on one half, score on the other) is kept. A factor of 0
+        is the paper's ablation without uncertainty: E[max] becomes the max."""
+        pool = sorted(range(val.prob.shape[1]) if pool is None else pool,
+                      key=lambda j: float(np.nanmean(val.cost[:, j])))
+        options = [False] if train is None or train.group is None or val.group is None else list(SUBJECT_OPTIONS)
+        answer_models = [None] if train is None else [AnswerModel.fit(train, pool, o, seed) for o in options]
+        best = (answer_models[0], float(scales[0]))
+        if len(scales) * len(answer_models) > 1:
             perm = np.random.default_rng(seed).permutation(val.n_tasks)
             halves = (perm[: val.n_tasks // 2], perm[val.n_tasks // 2:])
-            aiq = np.zeros(len(scales))
+            aiq = np.zeros((len(answer_models), len(scales)))
             for a, b in (halves, halves[::-1]):
-                part = cls._fit(_rows(val, a), router.pool, seed)
-                base = part.sigma
-                for i, f in enumerate(scales):
-                    part.sigma = base * f
-                    held_out = _rows(val, b)
-                    correct, cost, _ = part.run(held_out, LAMBDAS, seed)
-                    aiq[i] += curve_aiq(held_out.label, held_out.cost, correct, cost)
-            scale = float(scales[int(np.argmax(aiq))])
-        router.sigma_scale = scale
-        router.sigma = router.sigma * scale
+                held_out = _rows(val, b)
+                for k, am in enumerate(answer_models):
+                    part = cls._fit(_rows(val, a), pool, seed, am)
+                    base = part.sigma
+                    for i, f in enumerate(scales):
+                        part.sigma = base * f
+                        correct, cost, _ = part.run(held_out, LAMBDAS, seed)
+                        aiq[k, i] += curve_aiq(held_out.label, held_out.cost, correct, cost)
+            k, i = np.unravel_index(int(np.argmax(aiq)), aiq.shape)
+            best = (answer_models[k], float(scales[i]))
+        router = cls._fit(val, pool, seed, best[0])
+        router.sigma_scale = best[1]
+        router.sigma = router.sigma * best[1]
         return router
 
     @classmethod
-    def _fit(cls, val: AnswerView, pool: list[int] | None, seed: int) -> "CascadeRouter":
+    def _fit(cls, val: AnswerView, pool: list[int], seed: int, answer_model: AnswerModel | None = None) -> "CascadeRouter":
         n, s = val.prob.shape
-        if pool is None:
-            pool = list(range(s))
-        pool = sorted(pool, key=lambda j: float(np.nanmean(val.cost[:, j])))
-        rng = np.random.default_rng(seed)
         m = len(pool)
-        # random run sets: each pool strategy ran with a probability drawn per state (so small and large sets
-        # both occur), plus the empty and the full set for every task
-        shares = rng.uniform(0, 1, size=(STATES_PER_TASK, 1, 1))
-        runs = np.zeros((STATES_PER_TASK + 2, n, s), dtype=bool)
-        runs[:STATES_PER_TASK][..., pool] = rng.uniform(size=(STATES_PER_TASK, n, m)) < shares
-        runs[-1][:, pool] = True  # the full set: the reference of the deviations
+        runs = _random_run_sets(n, s, pool, STATES_PER_TASK, np.random.default_rng(seed))
         plurality = [_plurality_agreement(val, r) for r in runs]
         models, sigma = [], np.full((m, m + 1, 2), np.nan)
         for pos, j in enumerate(pool):
-            feats = [state_features(val, r, j, pool, pl) for r, pl in zip(runs, plurality)]
+            feats = [quality_features(val, r, pos, j, pool, pl, answer_model) for r, pl in zip(runs, plurality)]
             model = fit_logistic(np.vstack(feats), np.tile(val.label[:, j], len(runs)), seed)
             models.append(model)
             q_full = predict_logistic(model, feats[-1])
@@ -149,14 +229,14 @@ class CascadeRouter:
                 col = sigma[pos, :, ran]
                 col[np.isnan(col)] = np.nanmax(col) if not np.isnan(col).all() else 0.0
         cost_scale = float(np.nanmean(val.cost[:, pool[-1]]) or 1.0)
-        return cls(pool, models, sigma, cost_scale)
+        return cls(pool, models, sigma, cost_scale, answer_model=answer_model)
 
     def quality(self, view: AnswerView, run: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(n, m) estimated P(correct) and its standard deviation for every pool strategy given the run sets."""
         pool = self.pool
         plurality = _plurality_agreement(view, run)
-        q = np.column_stack([predict_logistic(mod, state_features(view, run, j, pool, plurality))
-                             for mod, j in zip(self.models, pool)])
+        q = np.column_stack([predict_logistic(mod, quality_features(view, run, pos, j, pool, plurality, self.answer_model))
+                             for pos, (mod, j) in enumerate(zip(self.models, pool))])
         n_run = run[:, pool].sum(axis=1)
         # before any run the question-only router's own P(correct): its calibration across strategies beat
         # a refit of it on validation (a small split refits worse; RouterBench has 275 validation tasks)
@@ -255,4 +335,5 @@ def _expected_max(draws: np.ndarray, members: np.ndarray) -> np.ndarray:
 def _rows(view: AnswerView, idx: np.ndarray) -> AnswerView:
     """The view restricted to tasks idx."""
     return AnswerView(view.question_ids[idx], view.strategies, view.prob[idx], view.pred_cost[idx], view.label[idx],
-                      view.cost[idx], view.answer[idx], view.parsed[idx], view.tokens[idx])
+                      view.cost[idx], view.answer[idx], view.parsed[idx], view.tokens[idx],
+                      None if view.group is None else view.group[idx])

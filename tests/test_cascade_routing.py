@@ -76,3 +76,67 @@ def test_the_uncertainty_factor_is_chosen_on_validation_among_the_offered_ones()
     picked = CascadeRouter.fit(val, scales=(0.0, 1.0))
     assert picked.sigma_scale in (0.0, 1.0)
     assert np.allclose(picked.sigma, CascadeRouter.fit(val, scales=(1.0,)).sigma * picked.sigma_scale)
+
+
+def _with_subjects(view: AnswerView, seed: int) -> AnswerView:
+    """`view` with a subject per task; on subject 'code' answers are unique strings, so agreement means nothing."""
+    import dataclasses
+
+    rng = np.random.default_rng(seed)
+    group = rng.choice(["code", "letters"], size=view.n_tasks).astype(object)
+    answer = view.answer.copy()
+    code = group == "code"
+    answer[code] = np.array([[f"{i}-{j}" for j in range(answer.shape[1])] for i in np.flatnonzero(code)], dtype=object)
+    answer[~view.parsed] = ""
+    return dataclasses.replace(view, answer=answer, group=group)
+
+
+def test_answer_models_are_fitted_on_train_answers_without_reading_the_prior():
+    from concur.cascade_routing import AnswerModel
+
+    train = _with_subjects(synthetic(800, 2), 2)
+    pool = [0, 1, 2, 3]
+    a = AnswerModel.fit(train, pool, use_subjects=True)
+    blind = AnswerModel.fit(__import__("dataclasses").replace(train, prob=np.full(train.prob.shape, np.nan),
+                                                               pred_cost=np.full(train.prob.shape, np.nan)),
+                            pool, use_subjects=True)
+    test = _with_subjects(synthetic(400, 3), 3)
+    run = np.zeros(test.prob.shape, dtype=bool)
+    run[:, :2] = True
+    from concur.cascade_routing import _plurality_agreement
+
+    pl = _plurality_agreement(test, run)
+    for pos, j in enumerate(pool):
+        assert np.array_equal(a.logit(test, run, pos, j, pool, pl), blind.logit(test, run, pos, j, pool, pl))
+    assert a.subjects == ["code", "letters"]
+    # where agreement means nothing on one subject (unique code answers), the subject interactions predict better
+    plain = AnswerModel.fit(train, pool, use_subjects=False)
+    full = np.ones(test.prob.shape, dtype=bool)
+    pl = _plurality_agreement(test, full)
+
+    def log_loss(model: AnswerModel) -> float:
+        p = np.column_stack([1 / (1 + np.exp(-model.logit(test, full, pos, j, pool, pl))) for pos, j in enumerate(pool)])
+        y = test.label[:, pool]
+        return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+    assert log_loss(a) < log_loss(plain)
+
+
+def test_with_train_answers_the_router_keeps_its_guarantees_and_the_answers_still_help():
+    train, val, test = (_with_subjects(synthetic(n, k), k) for n, k in ((800, 2), (400, 0), (400, 1)))
+    router = CascadeRouter.fit(val, train=train)
+    assert router.answer_model is not None
+    correct, cost, steps = router.run(test, np.array([1e9]))
+    cheapest = router.pool[0]
+    assert (steps == 1).all() and np.array_equal(correct[0], test.label[:, cheapest])
+    none = np.zeros(test.prob.shape, dtype=bool)
+    full = np.zeros(test.prob.shape, dtype=bool)
+    full[:, router.pool] = True
+    y = test.label[:, router.pool]
+    (q0, _), (q1, _) = router.quality(test, none), router.quality(test, full)
+    assert np.mean((q1 - y) ** 2) < np.mean((q0 - y) ** 2)
+    # the subject interactions are a candidate only where every split has subjects
+    import dataclasses
+
+    plain = CascadeRouter.fit(val, train=dataclasses.replace(train, group=None))
+    assert plain.answer_model.subjects is None

@@ -86,6 +86,7 @@ def test_orchestration_on_synthetic_data(tmp_path, monkeypatch):
     d, (lo, hi) = cs["cascade_routing_minus_best"]["diff"], cs["cascade_routing_minus_best"]["ci"]
     assert d == pytest.approx(cs["aiq"]["cascade routing"] - cs["aiq"][cs["best_question_only"]]) and lo <= hi
     assert 1.0 <= cs["cascade_routing_steps"] <= 3.0
+    assert cs["cascade_routing_answer_model"].startswith("train answers")  # fitted on the train split's answers
     cont = res["continual"]
     assert set(cont["routers"]) == {n for n in REGISTRY if not getattr(router_class(n), "composite", False)}
     for name, r in cont["routers"].items():
