@@ -3,7 +3,7 @@
 Needs an imported data set WITH answers files (prepare_data.py writes them for mmlu-pro and routerbench)
 and the routers' prediction folders of a results run on the same import (results_work/<name>/seed0/output,
 one sub-folder per router with pred_<s>.csv and pred_val_<s>.csv). The cascade's question-only prior is
---prior's predictions; every router folder found is scored as a question-only baseline on the same
+--prior's predictions; its answer models are fitted on the train split's answers; every router folder found is scored as a question-only baseline on the same
 resamples of the test tasks. It measures and prints; nothing is asserted.
 
   python benchmarks/bench_cascade.py --data /tmp/mmlu_pro --outputs results_work/mmlu_pro/seed0/output [--prior knn]
@@ -21,9 +21,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def main() -> None:
-    from concur.answer_features import answer_view
-    from concur.answers import load_split_answers
-    from concur.cascade_results import evaluate, format_lines
+    from concur.cascade_results import evaluate_dataset, format_lines
     from concur.config import load_config
     from concur.data import load_dataset
     from concur.pred_files import load_predictions
@@ -37,16 +35,17 @@ def main() -> None:
     cfg = load_config(Path(args.data) / "config.yml")
     ds = load_dataset(cfg)
     outputs = Path(args.outputs)
-    routers = {}
+    routers, routers_val = {}, {}
     for folder in sorted(p for p in outputs.iterdir() if p.is_dir()):
         try:
             routers[folder.name] = load_predictions(folder, ds.strategies, "test")
-        except Exception as err:  # a folder without a full set of test predictions is reported, not scored
+            routers_val[folder.name] = load_predictions(folder, ds.strategies, "val")
+        except Exception as err:  # a folder without a full set of predictions is reported, not scored
             print(f"skipped {folder.name}: {str(err).splitlines()[0][:160]}")
-    prior_val = load_predictions(outputs / args.prior, ds.strategies, "val")
-    val = answer_view(prior_val, load_split_answers(cfg, ds.val))
-    test = answer_view(routers[args.prior], load_split_answers(cfg, ds.test))
-    res = evaluate(val, test, routers, n_boot=args.n_boot)
+    if args.prior not in routers:
+        print(f"error: {outputs / args.prior}: no predictions of the prior router (--prior)", file=sys.stderr)
+        sys.exit(2)
+    res = evaluate_dataset(cfg, ds, routers, routers_val, args.n_boot, 12345, prior=args.prior)
     print("\n".join(format_lines(f"{Path(args.data).name} (prior: {args.prior})", res)))
 
 

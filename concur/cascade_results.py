@@ -136,28 +136,35 @@ def with_split_outcomes(preds: Predictions, split: SplitOutcomes) -> Predictions
     return dataclasses.replace(preds, label=split.label[np.ix_(rows, cols)], cost=split.cost[np.ix_(rows, cols)])
 
 
-def evaluate_dataset(cfg, ds, test_sets: dict[str, Predictions], val_sets: dict[str, Predictions],
-                     n_boot: int, seed: int) -> dict[str, Any]:
-    """`evaluate` on a results run's data set: the answers files of `cfg`, every router's seed-0 predictions as
-    a question-only baseline, and the prior picked on validation (`pick_prior`), all on the data set's gold
-    labels (`ds`)."""
+def split_views(cfg, ds, val_preds: Predictions, test_preds: Predictions) -> tuple[AnswerView, AnswerView, AnswerView]:
+    """(train, val, test) views of a data set with answers files: the prior's predictions (`val_preds`,
+    `test_preds`) on the data set's gold labels, the answers of `cfg`, and each task's subject where the
+    data set has several. The train view has no prior (NaN): only the answer models read it."""
     from .answers import load_split_answers
 
-    val_sets = {name: with_split_outcomes(preds, ds.val) for name, preds in val_sets.items()}
-    test_sets = {name: with_split_outcomes(preds, ds.test) for name, preds in test_sets.items()}
-    prior = pick_prior(val_sets)
     subject = {q: r.get("subject") if isinstance(r.get("subject"), str) else ""
                for q, r in zip(ds.tasks.ids, ds.tasks.records)}
     has_subjects = len(set(subject.values())) > 1
 
     def view(preds: Predictions, split: SplitOutcomes) -> AnswerView:
         group = np.array([subject[q] for q in preds.question_ids], dtype=object) if has_subjects else None
-        return answer_view(preds, load_split_answers(cfg, split), group)
+        return answer_view(with_split_outcomes(preds, split), load_split_answers(cfg, split), group)
 
     tr = ds.train
-    unknown = np.full(tr.label.shape, np.nan)  # the answer models never read a prior
+    unknown = np.full(tr.label.shape, np.nan)
     train = view(Predictions("train", tr.question_ids, tr.strategies, unknown, unknown, tr.label, tr.cost), tr)
-    val, test = view(val_sets[prior], ds.val), view(test_sets[prior], ds.test)
+    return train, view(val_preds, ds.val), view(test_preds, ds.test)
+
+
+def evaluate_dataset(cfg, ds, test_sets: dict[str, Predictions], val_sets: dict[str, Predictions],
+                     n_boot: int, seed: int, prior: str | None = None) -> dict[str, Any]:
+    """`evaluate` on a results run's data set: the answers files of `cfg`, every router's seed-0 predictions as
+    a question-only baseline, and as the prior `prior` or else the router picked on validation
+    (`pick_prior`), all on the data set's gold labels (`ds`)."""
+    val_sets = {name: with_split_outcomes(preds, ds.val) for name, preds in val_sets.items()}
+    test_sets = {name: with_split_outcomes(preds, ds.test) for name, preds in test_sets.items()}
+    prior = prior or pick_prior(val_sets)
+    train, val, test = split_views(cfg, ds, val_sets[prior], test_sets[prior])
     out = evaluate(val, test, test_sets, n_boot=n_boot, seed=seed, train=train)
     out["prior"] = prior
     return out
