@@ -353,3 +353,30 @@ def test_consensus_labels_replace_train_and_val_labels_only(tmp_path):
                                   np.where(pseudo.ds.train.observed, consensus(ans.answer, ans.parsed).score, -1))
     np.testing.assert_array_equal(np.nan_to_num(pseudo.ds.test.label, nan=-1), np.nan_to_num(gold.ds.test.label, nan=-1))
     assert not np.array_equal(np.nan_to_num(pseudo.ds.train.label), np.nan_to_num(gold.ds.train.label))
+
+
+def test_rtr_first_layer_blocks_equal_the_layer_over_the_concatenated_input():
+    """RTR's first layer is held as task and strategy blocks; it computes, and starts from, the one Linear layer
+    over [g_model; g_decoding; task; E_model; E_decoding] of the reference code."""
+    from torch import nn
+
+    import torch
+
+    from concur.routers.rtr import RTRHead
+
+    d, e, hidden = 6, 4, 5
+    torch.manual_seed(3)
+    head = RTRHead(d, 3, 2, e, hidden, out=2, softplus=False)
+    torch.manual_seed(3)
+    ref_emb_m, ref_emb_d, ref_first = nn.Embedding(3, e), nn.Embedding(2, e), nn.Linear(3 * d + 2 * e, hidden)
+    assert torch.equal(head.model_emb.weight, ref_emb_m.weight) and torch.equal(head.decoding_emb.weight, ref_emb_d.weight)
+    w = torch.cat([head.strategy_weight[:, :2 * d], head.task_weight, head.strategy_weight[:, 2 * d:]], dim=1)
+    assert torch.equal(w, ref_first.weight) and torch.equal(head.task_bias, ref_first.bias)
+    g = torch.Generator().manual_seed(0)
+    n = 40
+    model_id, decoding_id = torch.randint(0, 3, (n,), generator=g), torch.randint(0, 2, (n,), generator=g)
+    table = torch.randn(3, 2, 2 * d, generator=g)  # description vectors per (model, decoding)
+    q, vectors = torch.randn(n, d, generator=g), table[model_id, decoding_id]
+    x = torch.cat([vectors, q, head.model_emb(model_id), head.decoding_emb(decoding_id)], dim=1)
+    expected = head.rest(nn.functional.linear(x, w, head.task_bias))
+    assert torch.allclose(head(q, model_id, decoding_id, vectors), expected, atol=1e-6)

@@ -16,30 +16,46 @@ temperature scaling (RTR has none) unless `temperature_scaling: true`.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
 from ..data import split_strategy
 from ..early_stopping import TrainLog, fit_minibatch
+from ..inputs import Inputs
 from .pool import PoolData, PoolNetRouter
 
 
 class RTRHead(nn.Module):
-    """One of RTR's two networks: its own learned model/decoding embeddings and a two-layer MLP."""
+    """One of RTR's two networks: its own learned model/decoding embeddings and a two-layer MLP.
+
+    The first layer over [g_model; g_decoding; task; E_model; E_decoding] is held as two blocks: the task's
+    columns, applied per row, and the strategy's (6/7 of the input, constant within a strategy), applied once
+    per distinct strategy of a batch and added. The same function and the same initial weights (drawn as one
+    Linear layer, then split), at a fraction of the work."""
 
     def __init__(self, text_dim: int, n_models: int, n_decodings: int, emb_dim: int, hidden: int, out: int,
                  softplus: bool) -> None:
         super().__init__()
         self.model_emb = nn.Embedding(n_models, emb_dim)
         self.decoding_emb = nn.Embedding(n_decodings, emb_dim)
-        layers = [nn.Linear(3 * text_dim + 2 * emb_dim, hidden), nn.ReLU(), nn.Linear(hidden, out)]
-        self.mlp = nn.Sequential(*layers, *([nn.Softplus()] if softplus else []))
+        first = nn.Linear(3 * text_dim + 2 * emb_dim, hidden)
+        d = text_dim
+        self.task_weight = nn.Parameter(first.weight.detach()[:, 2 * d:3 * d].clone())
+        self.task_bias = nn.Parameter(first.bias.detach().clone())
+        self.strategy_weight = nn.Parameter(torch.cat([first.weight.detach()[:, :2 * d],
+                                                       first.weight.detach()[:, 3 * d:]], dim=1))
+        self.rest = nn.Sequential(nn.ReLU(), nn.Linear(hidden, out), *([nn.Softplus()] if softplus else []))
 
     def forward(self, q: torch.Tensor, model_id: torch.Tensor, decoding_id: torch.Tensor,
                 vectors: torch.Tensor) -> torch.Tensor:
-        d = q.shape[1]
-        return self.mlp(torch.cat([vectors[:, :d], vectors[:, d:], q, self.model_emb(model_id),
-                                   self.decoding_emb(decoding_id)], dim=1))
+        key = model_id * self.decoding_emb.num_embeddings + decoding_id
+        uniq, inv = torch.unique(key, return_inverse=True)
+        rep = torch.empty_like(uniq).scatter_(0, inv, torch.arange(len(key)))  # a row of each distinct strategy
+        strategy = torch.cat([vectors[rep], self.model_emb(model_id[rep]), self.decoding_emb(decoding_id[rep])], dim=1)
+        h = nn.functional.linear(q, self.task_weight, self.task_bias) + (strategy @ self.strategy_weight.T)[inv]
+        return self.rest(h)
 
 
 class RTRNet(nn.Module):
@@ -64,6 +80,11 @@ class RouteToReasonRouter(PoolNetRouter):
     defaults = {"emb_dim": 768, "hidden_dim": 768, "lr": 1e-3, "batch_size": 256, "epochs": 100, "eval_every": 3,
                 "patience": 5, "selection": "accuracy", "temperature_scaling": False}
     choices = {"selection": ("accuracy", "logloss")}
+
+    def fingerprint_parts(self, inp: Inputs, part: str, strategies: list[str]) -> dict[str, Any]:
+        parts = super().fingerprint_parts(inp, part, strategies)
+        parts["weights_layout"] = 2  # the first layer saved as task/strategy blocks: older saved parts are retrained
+        return parts
 
     def build_net(self, text_dim: int, n_strategies: int) -> nn.Module:
         pairs = [split_strategy(s) for s in self.strategies]
