@@ -132,7 +132,7 @@ class AnswerModel:
         if self.subjects is None:
             return x
         onehot = (np.asarray(view.group, dtype=object).astype(str)[:, None] == np.array(self.subjects)[None]).astype(float)
-        k = len(pool) - 1
+        k = len(pool) - 1  # x's columns (answer_only_features): 4 scalars, then k run flags, k agreements, k more
         agree = x[:, 4 + k: 4 + 2 * k].mean(axis=1, keepdims=True) if k else np.zeros((len(x), 1))
         n_run = x[:, 4: 4 + k].mean(axis=1, keepdims=True) if k else np.zeros((len(x), 1))
         ran = x[:, :1]
@@ -148,7 +148,8 @@ class AnswerModel:
 def quality_features(view: AnswerView, run: np.ndarray, pos: int, j: int, pool: list[int], plurality: np.ndarray,
                      answer_model: AnswerModel | None) -> np.ndarray:
     """The validation-fitted quality model's features: `state_features`, or with an answer model fitted on
-    train, the prior's logit (split by whether j ran) and the answer model's logit (split likewise)."""
+    train, the prior's logit (split by whether j ran), whether j ran, and the answer model's logit (once where
+    anything ran, once more where j did)."""
     if answer_model is None:
         return state_features(view, run, j, pool, plurality)
     ran = run[:, j].astype(float)
