@@ -52,7 +52,8 @@ def answer_view(preds: Predictions, answers: SplitAnswers, group: np.ndarray | N
         raise ConcurError(f"{answers.path}: no answers of strategy '{absent[0]}'")
     r = np.array([rows[q] for q in preds.question_ids])
     c = np.array([cols[s] for s in preds.strategies])
-    if not answers.observed[np.ix_(r, c)].all():
+    # an answer is needed wherever the outcome is known; a (task, strategy) that never ran needs none
+    if not answers.observed[np.ix_(r, c)][~np.isnan(preds.label)].all():
         raise ConcurError(f"{answers.path}: some (task, strategy) of the {preds.split} predictions has no answer row")
     tokens = answers.response_tokens[np.ix_(r, c)]
     return AnswerView(np.asarray(preds.question_ids, dtype=object), list(preds.strategies), preds.prob,

@@ -140,3 +140,22 @@ def test_priors_are_chosen_and_scored_on_the_data_sets_own_labels():
                            val.label[:1], val.cost[:1])
     with pytest.raises(ConcurError, match="question_id 'x'"):
         with_split_outcomes(stranger, split)
+
+
+def test_answer_view_needs_answers_only_where_the_outcome_is_known():
+    from concur.answer_features import answer_view
+    from concur.answers import SplitAnswers
+
+    qids = np.array(["a", "b"], dtype=object)
+    label = np.array([[1.0, np.nan], [0.0, 1.0]])  # strategy y never ran on task a
+    preds = Predictions("train", qids, ["x_d", "y_d"], np.full((2, 2), np.nan), np.full((2, 2), np.nan), label,
+                        np.ones((2, 2)))
+    observed = np.array([[True, False], [True, True]])
+    answers = SplitAnswers("train", Path("answers_train.csv"), qids, ["x_d", "y_d"],
+                           np.where(observed, "A", "").astype(object), observed.copy(), np.where(observed, 5.0, np.nan),
+                           observed)
+    view = answer_view(preds, answers)
+    assert view.answer[0, 1] == "" and not view.parsed[0, 1]
+    answers.observed[1, 1] = False  # an outcome without its answer
+    with pytest.raises(ConcurError, match="answers_train.csv: some"):
+        answer_view(preds, answers)
