@@ -17,7 +17,7 @@ from . import curves
 from .answer_features import AnswerView, answer_view, signal_auroc
 from .cascade import LearnedCascade, RoutedCascade, agreement_cascade, chain_order
 from .cascade_routing import LAMBDAS, CascadeRouter, curve_aiq
-from .data import SplitOutcomes
+from .data import SplitOutcomes, task_subject
 from .errors import ConcurError
 from .pred_files import Predictions
 from .results_stats import hull_metrics, sweep
@@ -138,17 +138,16 @@ def with_split_outcomes(preds: Predictions, split: SplitOutcomes) -> Predictions
 
 def split_views(cfg, ds, val_preds: Predictions, test_preds: Predictions) -> tuple[AnswerView, AnswerView, AnswerView]:
     """(train, val, test) views of a data set with answers files: the prior's predictions (`val_preds`,
-    `test_preds`) on the data set's gold labels, the answers of `cfg`, and each task's subject where the
+    `test_preds`, already on the data set's gold outcomes: `with_split_outcomes`), the answers of `cfg`, and each task's subject where the
     data set has several. The train view has no prior (NaN): only the answer models read it."""
     from .answers import load_split_answers
 
-    subject = {q: r.get("subject") if isinstance(r.get("subject"), str) else ""
-               for q, r in zip(ds.tasks.ids, ds.tasks.records)}
+    subject = {q: task_subject(r) for q, r in zip(ds.tasks.ids, ds.tasks.records)}
     has_subjects = len(set(subject.values())) > 1
 
     def view(preds: Predictions, split: SplitOutcomes) -> AnswerView:
         group = np.array([subject[q] for q in preds.question_ids], dtype=object) if has_subjects else None
-        return answer_view(with_split_outcomes(preds, split), load_split_answers(cfg, split), group)
+        return answer_view(preds, load_split_answers(cfg, split), group)
 
     tr = ds.train
     unknown = np.full(tr.label.shape, np.nan)

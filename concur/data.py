@@ -52,6 +52,12 @@ def strategy_name(model: str, decoding: str) -> str:
     return f"{model}_{decoding}"
 
 
+def task_subject(record: dict) -> str:
+    """A task.json record's subject, "" where it has none (or not a string)."""
+    subject = record.get("subject")
+    return subject if isinstance(subject, str) else ""
+
+
 def split_strategy(name: str) -> tuple[str, str]:
     """'qwen7b_cot' -> ('qwen7b', 'cot'); names must contain exactly one '_'."""
     parts = name.split("_")

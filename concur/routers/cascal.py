@@ -40,6 +40,7 @@ from scipy.cluster.hierarchy import fcluster, linkage
 
 from ..answers import load_split_answers
 from ..consensus import METHODS, consensus
+from ..data import task_subject
 from ..errors import ConcurError
 from ..inputs import Inputs, TaskBatch
 from ..io import sha256_of_file
@@ -119,7 +120,7 @@ class CascalRouter(Router):
     @staticmethod
     def _subjects(inp: Inputs, rows: np.ndarray) -> list[str]:
         recs = inp.ds.tasks.records
-        return [r.get("subject") if isinstance(r.get("subject"), str) else "" for r in (recs[i] for i in rows)]
+        return [task_subject(recs[i]) for i in rows]
 
     def fit_part(self, inp: Inputs, part: str, strategies: list[str], log: Log) -> Niches:
         tr = inp.ds.train

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..data import task_subject
 from ..errors import ConcurError
 from ..inputs import Inputs, TaskBatch, split_rows
 from .base import Log, Router
@@ -30,7 +31,7 @@ class SubjectTable:
 
 
 def _subjects(records: list[dict[str, Any]]) -> pd.Series:
-    return pd.Series([r.get("subject") if isinstance(r.get("subject"), str) else "" for r in records], dtype=object)
+    return pd.Series([task_subject(r) for r in records], dtype=object)
 
 
 class SubjectBestRouter(Router):
