@@ -60,8 +60,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="retrain (or re-predict) even when the saved files match the current data and config")
     p.add_argument("--no_diagnostics", action="store_true", help="skip the diagnostics table after training")
     p.add_argument("--threads", type=int, default=1,
-                   help="CPU threads for torch (default: %(default)s; small-batch training of these networks "
-                        "does not gain from more, and extra threads slow down badly on a busy machine)")
+                   help="CPU threads for torch (default: %(default)s; on an idle machine more threads train "
+                        "faster (README, speed), on a busy one they slow down badly)")
     p.add_argument("--no_progress", action="store_true", help="hide progress bars")
     return p.parse_args(argv)
 

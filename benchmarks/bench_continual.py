@@ -1,7 +1,8 @@
 """Benchmark CONCUR's batched training: the continual update against retraining the shared router.
 
 On an imported, embedded data set (a results work folder's `<name>/data`, copied to a temporary
-folder first, so nothing there is touched), in one process on one CPU thread, with the config's
+folder first, so nothing there is touched), in one process on one CPU thread (--threads N: N, as
+predictor.py --threads N; 0: torch's default, one per core), with the config's
 settings as the results pipeline uses them (seed 0, every router at its defaults):
 
   setting 1   CONCUR trains the dearer half of the pool (concur/continual.py's split; not timed as an update)
@@ -54,8 +55,14 @@ def main() -> None:
     ap.add_argument("--data", type=Path, required=True, help="an imported, embedded data set folder")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=1, help="time each step this many times (min and all shown)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch CPU threads (default: %(default)s, as predictor.py and make results' workers; "
+                         "0: torch's default)")
     args = ap.parse_args()
-    torch.set_num_threads(1)
+    if args.threads < 0:
+        ap.error("--threads must be >= 0")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     tmp = Path(tempfile.mkdtemp(prefix="bench_continual_"))
     try:

@@ -34,12 +34,14 @@ def _scorer(test: AnswerView, n_boot: int, seed: int):
     lo, hi = int(np.argmin(cost)), int(np.argmax(cost))
     b_acc, b_cost = curves.resampled_means(test.label.T, counts), curves.resampled_means(test.cost.T, counts)
 
-    def score(acc_k: np.ndarray, cost_k: np.ndarray) -> tuple[float, np.ndarray]:
+    def score(acc_k: np.ndarray, cost_k: np.ndarray) -> tuple[float, np.ndarray, dict[str, list[float]]]:
+        """AIQ, its resamples and the test hull's vertices (what the AIQ integrates, for the plot)."""
         pt = hull_metrics(acc_k.mean(1), cost_k.mean(1), (cost[lo], acc[lo]), cost[lo], cost[hi], cost[lo], acc[lo])
         ra, rc = curves.resampled_means(acc_k, counts), curves.resampled_means(cost_k, counts)
         boot = np.array([hull_metrics(ra[b], rc[b], (b_cost[b, lo], b_acc[b, lo]), b_cost[b, lo], b_cost[b, hi],
                                       b_cost[b, lo], b_acc[b, lo])["aiq"] for b in range(len(counts))])
-        return pt["aiq"], boot
+        h = curves.hull(cost_k.mean(1), acc_k.mean(1), (cost[lo], acc[lo]))
+        return pt["aiq"], boot, {"hull_cost": h.cost.tolist(), "hull_acc": h.acc.tolist()}
 
     return score
 
@@ -51,37 +53,40 @@ def evaluate(val: AnswerView, test: AnswerView, routers: dict[str, Predictions],
     best question-only router; plus the AUROC diagnostics for the chain's cheapest and last strategies."""
     chain = chain_order(val.label, val.cost)
     score = _scorer(test, n_boot, seed)
-    out: dict[str, Any] = {"chain": [test.strategies[j] for j in chain], "n_test": test.n_tasks, "aiq": {}}
+    out: dict[str, Any] = {"chain": [test.strategies[j] for j in chain], "n_test": test.n_tasks, "aiq": {},
+                           "hulls": {}}
     weights = weight_grid(size=400)
     boots = {}
     for name, preds in routers.items():
         a, c = sweep(preds, weights)
-        out["aiq"][name], boots[name] = score(a, c)
+        out["aiq"][name], boots[name], out["hulls"][name] = score(a, c)
     best = max(out["aiq"], key=out["aiq"].get)
     out["best_question_only"] = best
     cascade = LearnedCascade.fit(val, chain)
     a, c = cascade.sweep(test, THRESHOLDS)
-    out["aiq"]["cascade"], boots["cascade"] = score(a, c)
+    out["aiq"]["cascade"], boots["cascade"], out["hulls"]["cascade"] = score(a, c)
     routed = RoutedCascade.fit(val)
     a, c = routed.sweep(test, weight_grid(size=60), THRESHOLDS[::10])
-    out["aiq"]["routed cascade"], boots["routed"] = score(a, c)
+    out["aiq"]["routed cascade"], boots["routed"], out["hulls"]["routed cascade"] = score(a, c)
     out["routed_strong"] = test.strategies[routed.strong]
     router = CascadeRouter.fit(val, seed=seed, train=train)
     a, c, steps = router.run(test, LAMBDAS)
     am = router.answer_model
     out["cascade_routing_answer_model"] = ("validation only" if am is None else "train answers"
                                            + (", subject interactions" if am.subjects is not None else ""))
-    out["aiq"]["cascade routing"], boots["cascade routing"] = score(a, c)
+    out["aiq"]["cascade routing"], boots["cascade routing"], out["hulls"]["cascade routing"] = score(a, c)
     out["cascade_routing_pool"] = [test.strategies[j] for j in router.pool]
     out["cascade_routing_steps"] = float(steps.mean())
     out["cascade_routing_sigma_scale"] = router.sigma_scale
+    out["cascade_routing_correlated"] = bool(router.correlated and router.sigma_scale > 0)
     ag_correct, ag_cost = agreement_cascade(test, chain)
     # the agreement cascade is one operating point: its hull with the singles it is built from
     singles_a, singles_c = test.label.T, test.cost.T
-    out["aiq"]["agreement cascade + singles"], boots["agreement"] = score(
+    out["aiq"]["agreement cascade + singles"], boots["agreement"], out["hulls"]["agreement cascade + singles"] = score(
         np.vstack([singles_a, ag_correct[None]]), np.vstack([singles_c, ag_cost[None]]))
-    out["aiq"]["singles hull"], boots["singles"] = score(singles_a, singles_c)
+    out["aiq"]["singles hull"], boots["singles"], out["hulls"]["singles hull"] = score(singles_a, singles_c)
     out["agreement_point"] = {"accuracy": float(ag_correct.mean()), "cost": float(ag_cost.mean())}
+    out["singles"] = {"cost": test.cost.mean(0).tolist(), "accuracy": test.label.mean(0).tolist()}
     out["cascade_minus_best"] = {"diff": out["aiq"]["cascade"] - out["aiq"][best],
                                  "ci": curves.interval(boots["cascade"] - boots[best])}
     out["cascade_routing_minus_best"] = {"diff": out["aiq"]["cascade routing"] - out["aiq"][best],
@@ -102,7 +107,9 @@ def format_lines(name: str, res: dict[str, Any]) -> list[str]:
     lines = [f"{name}: chain {' -> '.join(res['chain'])} ({res['n_test']} test tasks)"]
     for k, v in sorted(res["aiq"].items(), key=lambda kv: -kv[1]):
         lines.append(f"  AIQ {k:<32} {v:.4f}")
-    for key, label in (("cascade_routing_minus_best", f"cascade routing (uncertainty x{res['cascade_routing_sigma_scale']:g})"),
+    errors = " correlated" if res.get("cascade_routing_correlated") else ""
+    for key, label in (("cascade_routing_minus_best",
+                        f"cascade routing (uncertainty x{res['cascade_routing_sigma_scale']:g}{errors})"),
                        ("routed_minus_best", f"routed cascade (escalate to {res['routed_strong']})"),
                        ("cascade_minus_best", "learned chain cascade"), ("agreement_minus_best", "agreement cascade")):
         d = res[key]

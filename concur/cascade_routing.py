@@ -22,9 +22,11 @@ two-option ones often do), and a small logistic model on validation combines its
 prior and the answer features is fitted on validation. Their uncertainty is a normal with the standard
 deviation of (estimate given R - estimate given every answer) on validation, per strategy, per number run
 and per whether j itself ran, times a factor; the factor and the subject interactions are chosen on
-validation by a two-fold cross-fit (a factor of 0 is the paper's ablation without uncertainty). The
-supermodel's expected maximum is computed by Monte Carlo with fixed draws clipped to [0, 1] (independent
-errors: the paper also models their covariances; this implementation does not).
+validation by a two-fold cross-fit (a factor of 0 is the paper's ablation without uncertainty), and so is
+whether the strategies' errors are drawn independent or, as in the paper, correlated: their correlation
+matrix is that of the same deviations on validation, one per number of strategies run (the paper keeps one
+covariance per run set; with 10-11 strategies most sets are never sampled). The supermodel's expected
+maximum is computed by Monte Carlo with fixed draws clipped to [0, 1].
 Supermodels hold at most MAX_DEPTH strategies (the paper's max_depth), chosen from the whole pool.
 Sweeping lambda traces an accuracy-cost curve (a large lambda runs one strategy: plain routing).
 
@@ -49,6 +51,7 @@ CHUNK = 256  # tasks per block of the E[max] computation (bounds memory)
 STATES_PER_TASK = 12  # random run sets per validation task for fitting the quality models
 TRAIN_STATES_PER_TASK = 8  # random run sets per training task for fitting the answer models
 SUBJECT_OPTIONS = (False, True)  # answer models without / with subject interactions, chosen on validation
+MIN_CORRELATION_ROWS = 200  # validation rows (task x run set) needed to estimate one correlation matrix
 
 
 def _plurality_agreement(view: AnswerView, run: np.ndarray) -> np.ndarray:
@@ -167,6 +170,9 @@ class CascadeRouter:
     sigma: np.ndarray  # (len(pool), len(pool) + 1, 2): std by (position, number of others run, j ran)
     cost_scale: float  # costs are divided by this (the dearest pool strategy's mean cost) before lambda
 
+    # (len(pool) + 1, m, m) Cholesky factors of the errors' correlation by number run (used where `correlated`)
+    correlation_factor: np.ndarray | None = None
+    correlated: bool = True  # errors correlated (the paper's model) or independent: chosen on validation by `fit`
     max_depth: int = MAX_DEPTH
     sigma_scale: float = 1.0  # the factor applied to the fitted deviations (chosen on validation by `fit`)
     answer_model: AnswerModel | None = None  # fitted on train answers (None: quality models on validation only)
@@ -176,31 +182,32 @@ class CascadeRouter:
             scales: tuple[float, ...] = SIGMA_SCALES, train: AnswerView | None = None) -> "CascadeRouter":
         """Quality models and deviations fitted on `val` (with `train`, on top of answer models fitted on its
         answers, with and without subject interactions where both splits have subjects). With several
-        candidates (deviation factors in `scales` x answer models), the one whose curve has the highest mean
-        AIQ over a two-fold cross-fit on `val` (fit on one half, score on the other) is kept. A factor of 0
-        is the paper's ablation without uncertainty: E[max] becomes the max."""
+        candidates (answer models x deviation factors in `scales` x independent or correlated errors), the one
+        whose curve has the highest mean AIQ over a two-fold cross-fit on `val` (fit on one half, score on the
+        other) is kept. A factor of 0 is the paper's ablation without uncertainty: E[max] becomes the max."""
         pool = sorted(range(val.prob.shape[1]) if pool is None else pool,
                       key=lambda j: float(np.nanmean(val.cost[:, j])))
         options = [False] if train is None or train.group is None or val.group is None else list(SUBJECT_OPTIONS)
         answer_models = [None] if train is None else [AnswerModel.fit(train, pool, o, seed) for o in options]
-        best = (answer_models[0], float(scales[0]))
-        if len(scales) * len(answer_models) > 1:
+        errors = [(float(f), correlated) for f in scales for correlated in ((False,) if f == 0 else (False, True))]
+        best = (answer_models[0], *errors[0])
+        if len(errors) * len(answer_models) > 1:
             perm = np.random.default_rng(seed).permutation(val.n_tasks)
             halves = (perm[: val.n_tasks // 2], perm[val.n_tasks // 2:])
-            aiq = np.zeros((len(answer_models), len(scales)))
+            aiq = np.zeros((len(answer_models), len(errors)))
             for a, b in (halves, halves[::-1]):
                 held_out = _rows(val, b)
                 for k, am in enumerate(answer_models):
                     part = cls._fit(_rows(val, a), pool, seed, am)
                     base = part.sigma
-                    for i, f in enumerate(scales):
-                        part.sigma = base * f
+                    for i, (f, correlated) in enumerate(errors):
+                        part.sigma, part.correlated = base * f, correlated
                         correct, cost, _ = part.run(held_out, LAMBDAS, seed)
                         aiq[k, i] += curve_aiq(held_out.label, held_out.cost, correct, cost)
             k, i = np.unravel_index(int(np.argmax(aiq)), aiq.shape)
-            best = (answer_models[k], float(scales[i]))
+            best = (answer_models[k], *errors[i])
         router = cls._fit(val, pool, seed, best[0])
-        router.sigma_scale = best[1]
+        router.sigma_scale, router.correlated = best[1], best[2]
         router.sigma = router.sigma * best[1]
         return router
 
@@ -211,26 +218,29 @@ class CascadeRouter:
         runs = _random_run_sets(n, s, pool, STATES_PER_TASK, np.random.default_rng(seed))
         plurality = [_plurality_agreement(val, r) for r in runs]
         models, sigma = [], np.full((m, m + 1, 2), np.nan)
+        deviations = np.zeros((len(runs) - 1, n, m))  # per run set: estimate given it - estimate given every answer
         for pos, j in enumerate(pool):
             feats = [quality_features(val, r, pos, j, pool, pl, answer_model) for r, pl in zip(runs, plurality)]
             model = fit_logistic(np.vstack(feats), np.tile(val.label[:, j], len(runs)), seed)
             models.append(model)
             q_full = predict_logistic(model, feats[-1])
-            for r, f in zip(runs[:-1], feats[:-1]):
-                q = predict_logistic(model, f)
+            for si, (r, f) in enumerate(zip(runs[:-1], feats[:-1])):
+                deviations[si, :, pos] = predict_logistic(model, f) - q_full
                 n_others = r[:, pool].sum(axis=1) - r[:, j]
                 for ran in (0, 1):
                     for k in range(m):
                         sel = (n_others == k) & (r[:, j] == bool(ran))
                         if sel.sum() >= 20:
-                            sigma[pos, k, ran] = np.fmax(sigma[pos, k, ran], float(np.std(q[sel] - q_full[sel])))
+                            sigma[pos, k, ran] = np.fmax(sigma[pos, k, ran], float(np.std(deviations[si, sel, pos])))
         # cells without enough rows borrow the largest deviation of their column (a conservative default)
         for pos in range(m):
             for ran in (0, 1):
                 col = sigma[pos, :, ran]
                 col[np.isnan(col)] = np.nanmax(col) if not np.isnan(col).all() else 0.0
+        n_run = np.stack([r[:, pool].sum(axis=1) for r in runs[:-1]])
+        factor = error_correlation_factors(deviations.reshape(-1, m), n_run.reshape(-1), m)
         cost_scale = float(np.nanmean(val.cost[:, pool[-1]]) or 1.0)
-        return cls(pool, models, sigma, cost_scale, answer_model=answer_model)
+        return cls(pool, models, sigma, cost_scale, correlation_factor=factor, answer_model=answer_model)
 
     def quality(self, view: AnswerView, run: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(n, m) estimated P(correct) and its standard deviation for every pool strategy given the run sets."""
@@ -256,16 +266,20 @@ class CascadeRouter:
         z = np.random.default_rng(seed).standard_normal((m, N_SAMPLES))
         if not self.sigma.any():
             z = np.zeros((m, 1))  # no uncertainty: E[max] is the max
+        # correlated draws per number of strategies run: (m + 1, m, draws)
+        z = (np.broadcast_to(z, (m + 1, *z.shape)) if self.correlation_factor is None or not self.correlated
+             else np.einsum("kab,bn->kan", self.correlation_factor, z))
         pred_cost = np.nan_to_num(view.pred_cost[:, pool]) / self.cost_scale  # (n, m)
         mask_cost = pred_cost @ masks.T  # (n, M)
         lambdas = np.asarray(lambdas, dtype=float)
 
         def expected_max(sub: AnswerView, run: np.ndarray) -> np.ndarray:
             q, sd = self.quality(sub, run)
+            n_run = run[:, pool].sum(axis=1)
             em = np.empty((sub.n_tasks, len(masks)))
             for c in range(0, sub.n_tasks, CHUNK):
                 # a probability stays in [0, 1]: unclipped draws would overstate what another run can add
-                draws = np.clip(q[c:c + CHUNK, :, None] + sd[c:c + CHUNK, :, None] * z[None], 0.0, 1.0)
+                draws = np.clip(q[c:c + CHUNK, :, None] + sd[c:c + CHUNK, :, None] * z[n_run[c:c + CHUNK]], 0.0, 1.0)
                 em[c:c + CHUNK] = _expected_max(draws, members)
             return em
 
@@ -314,6 +328,29 @@ def curve_aiq(label: np.ndarray, cost: np.ndarray, correct_k: np.ndarray, cost_k
     lo, hi = int(np.argmin(cost_s)), int(np.argmax(cost_s))
     return float(hull_metrics(correct_k.mean(axis=1), cost_k.mean(axis=1), (cost_s[lo], acc_s[lo]), cost_s[lo],
                               cost_s[hi], cost_s[lo], acc_s[lo])["aiq"])
+
+
+def error_correlation_factors(deviations: np.ndarray, n_run: np.ndarray, m: int) -> np.ndarray:
+    """(m + 1, m, m) lower Cholesky factors of the correlation of the strategies' estimation errors (rows of
+    `deviations`, (rows, m)), one per number of strategies run (`n_run`, per row). A count with fewer than
+    MIN_CORRELATION_ROWS rows uses the correlation over all rows; a strategy whose deviation never varies
+    is uncorrelated with the others. Each matrix is made positive definite (eigenvalues >= 1e-6)."""
+    def factor(rows: np.ndarray) -> np.ndarray:
+        d = rows - rows.mean(axis=0)
+        sd = np.sqrt((d ** 2).mean(axis=0))
+        varies = sd > 1e-12
+        corr = np.eye(m)
+        if len(rows) > 1 and varies.any():
+            dv = d[:, varies] / sd[varies]
+            corr[np.ix_(varies, varies)] = dv.T @ dv / len(rows)
+        w, v = np.linalg.eigh((corr + corr.T) / 2)
+        corr = (v * np.clip(w, 1e-6, None)) @ v.T
+        scale = np.sqrt(np.diag(corr))
+        return np.linalg.cholesky(corr / np.outer(scale, scale))
+
+    pooled = factor(deviations)
+    return np.stack([factor(deviations[n_run == k]) if (n_run == k).sum() >= MIN_CORRELATION_ROWS else pooled
+                     for k in range(m + 1)])
 
 
 def supermodels(m: int, depth: int) -> tuple[np.ndarray, np.ndarray]:

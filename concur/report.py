@@ -73,6 +73,43 @@ def plot_dataset(path: Path, res: dict[str, Any]) -> None:
         plt.close(fig)
 
 
+CASCADE_STYLES = {"singles hull": ("tab:gray", "--"), "cascade routing": ("tab:red", "-"),
+                  "routed cascade": ("tab:orange", "-."), "cascade": ("tab:purple", ":"),
+                  "agreement cascade + singles": ("tab:brown", ":")}
+
+
+def plot_cascades(path: Path, name: str, cs: dict[str, Any], cost_unit: str) -> None:
+    """The cascades' test hulls beside the best question-only router's and the prior's (what their AIQs integrate)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    hulls = cs["hulls"]
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    try:
+        shown = {cs["best_question_only"]: ("black", "-", f"{cs['best_question_only']} (best question-only)")}
+        if cs["prior"] != cs["best_question_only"]:
+            shown[cs["prior"]] = ("tab:blue", "-", f"{cs['prior']} (prior)")
+        shown.update({k: (color, ls, {"cascade": "learned chain cascade"}.get(k, k))
+                      for k, (color, ls) in CASCADE_STYLES.items()})
+        for key, (color, ls, label) in shown.items():
+            if key in hulls:
+                ax.plot(hulls[key]["hull_cost"], hulls[key]["hull_acc"], ls, color=color, label=label,
+                        lw=1.6 if key in ("cascade routing", cs["best_question_only"]) else 1.1)
+        ax.scatter(cs["singles"]["cost"], cs["singles"]["accuracy"], marker="s", s=18, color="black",
+                   label="single strategies", zorder=5)
+        p = cs["agreement_point"]
+        ax.scatter([p["cost"]], [p["accuracy"]], marker="^", s=40, color="tab:brown", label="agreement cascade",
+                   zorder=6)
+        ax.set_xscale("log")
+        finish_accuracy_cost(fig, ax, path, f"mean realised cost per task ({cost_unit}, log scale)",
+                             f"{name}: cascades vs question-only routers (test hulls)", dpi=90, title_size=10,
+                             legend_size=7)
+    finally:
+        plt.close(fig)
+
+
 # RouteLLM paper (Ong et al., arXiv 2406.18665v4), Table 2 "5-shot MMLU results": gpt-4-1106-preview (strong)
 # vs Mixtral-8x7B (weak), all decontaminated MMLU questions, evaluate.py's 10 quantile bins. Quoted, not computed:
 # (training data, router, CPT(50%) in %, CPT(80%) in %, APGR).
@@ -146,7 +183,7 @@ def _weak_strong_lines(res: dict[str, Any]) -> list[str]:
     return L + [""]
 
 
-def _dataset_section(res: dict[str, Any], png: str) -> list[str]:
+def _dataset_section(res: dict[str, Any], png: str, cascade_png: str | None = None) -> list[str]:
     cv, info = res["curves"], res["import_info"]
     unit = res["cost_unit"]
     L = [f"## {res['title']}", ""]
@@ -214,7 +251,7 @@ def _dataset_section(res: dict[str, Any], png: str) -> list[str]:
     if "continual" in res:
         L += _continual_lines(res["continual"])
     if res.get("cascades"):
-        L += _cascade_lines(res["cascades"])
+        L += _cascade_lines(res["cascades"], cascade_png)
     t = res["timings"]
     L.append("Step times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in t.items()) +
              f". Embeddings: {res['embedding_status']}.")
@@ -374,7 +411,13 @@ def _answer_model_text(kind: str) -> str:
             "combined with the prior on validation")
 
 
-def _cascade_lines(cs: dict[str, Any]) -> list[str]:
+def _error_model_text(cs: dict[str, Any]) -> str:
+    if not cs["cascade_routing_sigma_scale"]:
+        return ""
+    return " (errors correlated across strategies)" if cs.get("cascade_routing_correlated") else " (independent errors)"
+
+
+def _cascade_lines(cs: dict[str, Any], png: str | None = None) -> list[str]:
     """Routing on the models' answers (concur/cascade_results.py): AIQ of the cascades beside the question-only
     routers, their paired differences to the best of those, and the AUROC diagnostics."""
     best = cs["best_question_only"]
@@ -384,7 +427,9 @@ def _cascade_lines(cs: dict[str, Any]) -> list[str]:
          f"strategy it runs. Cascade routing (Dekoninck et al.) chooses supermodels of up to three of all "
          f"{len(cs['cascade_routing_pool'])} strategies, its quality estimates from "
          f"{_answer_model_text(cs.get('cascade_routing_answer_model', 'validation only'))}, with the uncertainty "
-         f"factor {cs['cascade_routing_sigma_scale']:g} chosen on validation, and ran "
+         f"factor {cs['cascade_routing_sigma_scale']:g}"
+         f"{_error_model_text(cs)} chosen on "
+         f"validation, and ran "
          f"{cs['cascade_routing_steps']:.2f} strategies per task on average over its cost-weight sweep; the "
          f"learned chain cascade runs {' -> '.join(cs['chain'])}; the routed cascade escalates the prior's pick to "
          f"{cs['routed_strong']}.", "",
@@ -402,6 +447,8 @@ def _cascade_lines(cs: dict[str, Any]) -> list[str]:
              "Test AUROC of P(correct) from the prior alone -> the prior plus the two cheapest strategies' answers: "
              + "; ".join(f"{k}: {v['prior']:.3f} -> {v['prior+answers']:.3f}" for k, v in cs["auroc"].items()) + ".")
     L.append("")
+    if png:
+        L += [f"![cascades' accuracy-cost hulls]({png})", ""]
     return L
 
 
@@ -489,7 +536,11 @@ def render(results: list[dict[str, Any]], meta: dict[str, Any], docs: Path) -> P
     for res in results:
         png = f"results_{res['name']}.png"
         plot_dataset(docs / png, res)
-        L += _dataset_section(res, png)
+        cascade_png = None
+        if res.get("cascades", {}).get("hulls"):  # results.json files from before 2026-12-07 have no hulls
+            cascade_png = f"cascades_{res['name']}.png"
+            plot_cascades(docs / cascade_png, res["name"], res["cascades"], res["cost_unit"])
+        L += _dataset_section(res, png, cascade_png)
     L += paper_tables(everything)
     L += ["## Levers tried", ""]
     L.append("| data set | router | AIQ | acc@best cost (gain, points) | vs concur AIQ |")

@@ -423,7 +423,7 @@ def _fit(datas: list[StrategyData], pcfg: dict[str, Any], seeds: list[int], devi
         stacked.train()
         rows = torch.stack([runs[i].rows[runs[i].step] for i, _ in slices])  # (k, padded batch)
         weights = torch.stack([runs[i].weights[runs[i].step] for i, _ in slices])
-        out = stacked(x_all[rows])
+        out = stacked(x_all.index_select(0, rows.view(-1)).view(*rows.shape, d))  # = x_all[rows], faster on CPU
         t = targets[target_row, rows]
         if kinds == "cls":
             losses = bce(out, t, reduction="none")

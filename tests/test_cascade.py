@@ -118,6 +118,14 @@ def test_evaluate_scores_every_method_on_the_same_resamples():
         assert 0.0 <= res["aiq"][k] <= 1.0
     lo, hi = res["routed_minus_best"]["ci"]
     assert lo <= res["routed_minus_best"]["diff"] <= hi
+    # each method's stored hull (what the plot draws) is the curve its AIQ integrates
+    from concur import curves
+
+    c_min, c_max = test.cost.mean(0).min(), test.cost.mean(0).max()
+    assert set(res["hulls"]) == set(res["aiq"])
+    for k, h in res["hulls"].items():
+        hull = curves.Hull(np.array(h["hull_cost"]), np.array(h["hull_acc"]))
+        assert curves.aiq(hull, c_min, c_max) == pytest.approx(res["aiq"][k], abs=1e-12), k
 
 
 def test_priors_are_chosen_and_scored_on_the_data_sets_own_labels():

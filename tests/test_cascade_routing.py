@@ -74,8 +74,9 @@ def test_the_uncertainty_factor_is_chosen_on_validation_among_the_offered_ones()
     one = CascadeRouter.fit(val, scales=(0.5,))
     assert one.sigma_scale == 0.5
     picked = CascadeRouter.fit(val, scales=(0.0, 1.0))
-    assert picked.sigma_scale in (0.0, 1.0)
+    assert picked.sigma_scale in (0.0, 1.0) and (picked.sigma_scale > 0 or not picked.correlated)
     assert np.allclose(picked.sigma, CascadeRouter.fit(val, scales=(1.0,)).sigma * picked.sigma_scale)
+    assert not CascadeRouter.fit(val, scales=(0.0,)).correlated  # without uncertainty there is nothing to correlate
 
 
 def _with_subjects(view: AnswerView, seed: int) -> AnswerView:
@@ -140,3 +141,41 @@ def test_with_train_answers_the_router_keeps_its_guarantees_and_the_answers_stil
 
     plain = CascadeRouter.fit(val, train=dataclasses.replace(train, group=None))
     assert plain.answer_model.subjects is None
+
+
+def test_error_correlations_are_recovered_per_number_run_and_fall_back_to_the_pooled_one():
+    from concur.cascade_routing import MIN_CORRELATION_ROWS, error_correlation_factors
+
+    rng = np.random.default_rng(0)
+    n = 4000
+    shared = rng.normal(size=n)
+    dev = np.column_stack([shared + 0.5 * rng.normal(size=n), shared + 0.5 * rng.normal(size=n), rng.normal(size=n),
+                           np.zeros(n)])  # the last strategy's estimate never moves
+    n_run = np.where(np.arange(n) < n // 2, 1, 2)
+    n_run[:MIN_CORRELATION_ROWS - 1] = 0  # too few rows with nothing run: the pooled correlation
+    dev[n_run == 2, 1] = rng.normal(size=(n_run == 2).sum())  # with two run, strategy 1 decouples
+    factors = error_correlation_factors(dev, n_run, 4)
+    assert factors.shape == (5, 4, 4)
+    corr = factors @ factors.transpose(0, 2, 1)
+    assert np.allclose(np.diagonal(corr, axis1=1, axis2=2), 1.0)
+    assert abs(corr[1, 0, 1] - 0.8) < 0.05 and abs(corr[1, 0, 2]) < 0.05
+    assert abs(corr[2, 0, 1]) < 0.07  # a different correlation with two run
+    pooled = np.corrcoef(dev[:, :3], rowvar=False)
+    assert np.allclose(corr[0, :3, :3], pooled, atol=1e-4) and np.allclose(corr[3], corr[0])
+    assert np.allclose(corr[1, 3], [0, 0, 0, 1], atol=1e-6)  # a constant deviation is uncorrelated
+
+
+def test_correlated_errors_make_further_runs_worth_less():
+    val, test = synthetic(400, 0), synthetic(300, 1)
+    router = CascadeRouter.fit(val, scales=(1.0,))
+    assert router.correlation_factor is not None and router.sigma.any()
+    lambdas = np.array([0.02, 0.05, 0.1])
+    m = len(router.pool)
+    router.correlated = True
+    router.correlation_factor = np.broadcast_to(np.eye(m), (m + 1, m, m)).copy()
+    _, cost_independent, steps_independent = router.run(test, lambdas)
+    # every error the same draw: the best of several estimates is no more likely to beat its estimate than one
+    router.correlation_factor = np.zeros((m + 1, m, m))
+    router.correlation_factor[:, :, 0] = 1.0
+    _, cost_shared, steps_shared = router.run(test, lambdas)
+    assert steps_shared.sum() < steps_independent.sum() and cost_shared.mean() < cost_independent.mean()

@@ -152,8 +152,9 @@ def test_orchestration_on_synthetic_data(tmp_path, monkeypatch):
     assert "## synthetic demo" in text and "Continual routing" in text and "nan" not in text.lower().split("definitions")[0]
     for name in REGISTRY:
         assert f"| {name} |" in text and f"`{name}`" in text
-    png = tmp_path / "docs" / "results_demo.png"
-    assert png.is_file() and png.stat().st_size < 300_000
+    for name in ("results_demo.png", "cascades_demo.png"):
+        png = tmp_path / "docs" / name
+        assert png.is_file() and png.stat().st_size < 300_000 and f"]({name})" in text
 
 
 def test_results_exits_2_without_shared_data(tmp_path):
