@@ -61,7 +61,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no_diagnostics", action="store_true", help="skip the diagnostics table after training")
     p.add_argument("--threads", type=int, default=1,
                    help="CPU threads for torch (default: %(default)s; on an idle machine more threads train "
-                        "faster (README, speed), on a busy one they slow down badly)")
+                        "faster (README, Benchmarks), on a busy one they slow down badly)")
     p.add_argument("--no_progress", action="store_true", help="hide progress bars")
     return p.parse_args(argv)
 

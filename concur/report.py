@@ -5,6 +5,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .io import write_text_atomic
 from .plotting import finish_accuracy_cost
 
@@ -44,6 +46,16 @@ def _ci_pts(ci: Any) -> str:
     return "" if not ci or ci[0] is None else f" [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"
 
 
+def _on_log_axis(cost: list[float], acc: list[float], points: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """A hull's vertices filled in along cost: drawn on a log cost axis, a straight segment between two
+    vertices would bulge above the linear interpolation that AIQ integrates."""
+    cost, acc = np.asarray(cost, dtype=float), np.asarray(acc, dtype=float)
+    if len(cost) < 2 or cost[0] <= 0:
+        return cost, acc
+    xs = np.union1d(np.geomspace(cost[0], cost[-1], points), cost)
+    return xs, np.interp(xs, cost, acc)
+
+
 def plot_dataset(path: Path, res: dict[str, Any]) -> None:
     import matplotlib
 
@@ -60,7 +72,8 @@ def plot_dataset(path: Path, res: dict[str, Any]) -> None:
             c = cv["curves"].get(name)
             if not c:
                 continue
-            ax.plot(c["hull_cost"], c["hull_acc"], ls, color=color, label=name, lw=1.6 if name in MAIN_ROUTERS else 1.1)
+            ax.plot(*_on_log_axis(c["hull_cost"], c["hull_acc"]), ls, color=color, label=name,
+                    lw=1.6 if name in MAIN_ROUTERS else 1.1)
             if name in MAIN_ROUTERS:
                 pts = c["points"]
                 ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=4, color=color, alpha=0.35)
@@ -95,7 +108,7 @@ def plot_cascades(path: Path, name: str, cs: dict[str, Any], cost_unit: str) -> 
                       for k, (color, ls) in CASCADE_STYLES.items()})
         for key, (color, ls, label) in shown.items():
             if key in hulls:
-                ax.plot(hulls[key]["hull_cost"], hulls[key]["hull_acc"], ls, color=color, label=label,
+                ax.plot(*_on_log_axis(hulls[key]["hull_cost"], hulls[key]["hull_acc"]), ls, color=color, label=label,
                         lw=1.6 if key in ("cascade routing", cs["best_question_only"]) else 1.1)
         ax.scatter(cs["singles"]["cost"], cs["singles"]["accuracy"], marker="s", s=18, color="black",
                    label="single strategies", zorder=5)
