@@ -20,7 +20,7 @@ from .cascade_routing import LAMBDAS, CascadeRouter, curve_aiq
 from .data import SplitOutcomes, task_subject
 from .errors import ConcurError
 from .pred_files import Predictions
-from .results_stats import hull_metrics, sweep
+from .results_stats import hull_metrics, hull_vertices, sweep
 from .routing import weight_grid
 
 THRESHOLDS = np.concatenate([np.linspace(0.0, 1.0, 201), [1.01]])
@@ -40,8 +40,7 @@ def _scorer(test: AnswerView, n_boot: int, seed: int):
         ra, rc = curves.resampled_means(acc_k, counts), curves.resampled_means(cost_k, counts)
         boot = np.array([hull_metrics(ra[b], rc[b], (b_cost[b, lo], b_acc[b, lo]), b_cost[b, lo], b_cost[b, hi],
                                       b_cost[b, lo], b_acc[b, lo])["aiq"] for b in range(len(counts))])
-        h = curves.hull(cost_k.mean(1), acc_k.mean(1), (cost[lo], acc[lo]))
-        return pt["aiq"], boot, {"hull_cost": h.cost.tolist(), "hull_acc": h.acc.tolist()}
+        return pt["aiq"], boot, hull_vertices(cost_k.mean(1), acc_k.mean(1), (cost[lo], acc[lo]))
 
     return score
 
@@ -57,24 +56,25 @@ def evaluate(val: AnswerView, test: AnswerView, routers: dict[str, Predictions],
                            "hulls": {}}
     weights = weight_grid(size=400)
     boots = {}
+
+    def add(name: str, acc_k: np.ndarray, cost_k: np.ndarray) -> None:
+        out["aiq"][name], boots[name], out["hulls"][name] = score(acc_k, cost_k)
+
     for name, preds in routers.items():
-        a, c = sweep(preds, weights)
-        out["aiq"][name], boots[name], out["hulls"][name] = score(a, c)
+        add(name, *sweep(preds, weights))
     best = max(out["aiq"], key=out["aiq"].get)
     out["best_question_only"] = best
     cascade = LearnedCascade.fit(val, chain)
-    a, c = cascade.sweep(test, THRESHOLDS)
-    out["aiq"]["cascade"], boots["cascade"], out["hulls"]["cascade"] = score(a, c)
+    add("cascade", *cascade.sweep(test, THRESHOLDS))
     routed = RoutedCascade.fit(val)
-    a, c = routed.sweep(test, weight_grid(size=60), THRESHOLDS[::10])
-    out["aiq"]["routed cascade"], boots["routed"], out["hulls"]["routed cascade"] = score(a, c)
+    add("routed cascade", *routed.sweep(test, weight_grid(size=60), THRESHOLDS[::10]))
     out["routed_strong"] = test.strategies[routed.strong]
     router = CascadeRouter.fit(val, seed=seed, train=train)
     a, c, steps = router.run(test, LAMBDAS)
     am = router.answer_model
     out["cascade_routing_answer_model"] = ("validation only" if am is None else "train answers"
                                            + (", subject interactions" if am.subjects is not None else ""))
-    out["aiq"]["cascade routing"], boots["cascade routing"], out["hulls"]["cascade routing"] = score(a, c)
+    add("cascade routing", a, c)
     out["cascade_routing_pool"] = [test.strategies[j] for j in router.pool]
     out["cascade_routing_steps"] = float(steps.mean())
     out["cascade_routing_sigma_scale"] = router.sigma_scale
@@ -82,19 +82,13 @@ def evaluate(val: AnswerView, test: AnswerView, routers: dict[str, Predictions],
     ag_correct, ag_cost = agreement_cascade(test, chain)
     # the agreement cascade is one operating point: its hull with the singles it is built from
     singles_a, singles_c = test.label.T, test.cost.T
-    out["aiq"]["agreement cascade + singles"], boots["agreement"], out["hulls"]["agreement cascade + singles"] = score(
-        np.vstack([singles_a, ag_correct[None]]), np.vstack([singles_c, ag_cost[None]]))
-    out["aiq"]["singles hull"], boots["singles"], out["hulls"]["singles hull"] = score(singles_a, singles_c)
+    add("agreement cascade + singles", np.vstack([singles_a, ag_correct[None]]), np.vstack([singles_c, ag_cost[None]]))
+    add("singles hull", singles_a, singles_c)
     out["agreement_point"] = {"accuracy": float(ag_correct.mean()), "cost": float(ag_cost.mean())}
     out["singles"] = {"cost": test.cost.mean(0).tolist(), "accuracy": test.label.mean(0).tolist()}
-    out["cascade_minus_best"] = {"diff": out["aiq"]["cascade"] - out["aiq"][best],
-                                 "ci": curves.interval(boots["cascade"] - boots[best])}
-    out["cascade_routing_minus_best"] = {"diff": out["aiq"]["cascade routing"] - out["aiq"][best],
-                                         "ci": curves.interval(boots["cascade routing"] - boots[best])}
-    out["routed_minus_best"] = {"diff": out["aiq"]["routed cascade"] - out["aiq"][best],
-                                "ci": curves.interval(boots["routed"] - boots[best])}
-    out["agreement_minus_best"] = {"diff": out["aiq"]["agreement cascade + singles"] - out["aiq"][best],
-                                   "ci": curves.interval(boots["agreement"] - boots[best])}
+    for key, name in (("cascade_minus_best", "cascade"), ("cascade_routing_minus_best", "cascade routing"),
+                      ("routed_minus_best", "routed cascade"), ("agreement_minus_best", "agreement cascade + singles")):
+        out[key] = {"diff": out["aiq"][name] - out["aiq"][best], "ci": curves.interval(boots[name] - boots[best])}
     cheap = chain[:2] if len(chain) >= 3 else chain[:1]
     out["auroc"] = {f"{role} ({test.strategies[j]})": signal_auroc(val, test, cheap, j)
                     for role, j in (("cheap", chain[0]), ("strong", chain[-1]))}
@@ -145,8 +139,8 @@ def with_split_outcomes(preds: Predictions, split: SplitOutcomes) -> Predictions
 
 def split_views(cfg, ds, val_preds: Predictions, test_preds: Predictions) -> tuple[AnswerView, AnswerView, AnswerView]:
     """(train, val, test) views of a data set with answers files: the prior's predictions (`val_preds`,
-    `test_preds`, already on the data set's gold outcomes: `with_split_outcomes`), the answers of `cfg`, and each task's subject where the
-    data set has several. The train view has no prior (NaN): only the answer models read it."""
+    `test_preds`, already on the data set's gold outcomes: `with_split_outcomes`), the answers of `cfg`, and
+    each task's subject where the data set has several. The train view has no prior (NaN): only the answer models read it."""
     from .answers import load_split_answers
 
     subject = {q: task_subject(r) for q, r in zip(ds.tasks.ids, ds.tasks.records)}

@@ -440,9 +440,7 @@ def _cascade_lines(cs: dict[str, Any], png: str | None = None) -> list[str]:
          f"strategy it runs. Cascade routing (Dekoninck et al.) chooses supermodels of up to three of all "
          f"{len(cs['cascade_routing_pool'])} strategies, its quality estimates from "
          f"{_answer_model_text(cs.get('cascade_routing_answer_model', 'validation only'))}, with the uncertainty "
-         f"factor {cs['cascade_routing_sigma_scale']:g}"
-         f"{_error_model_text(cs)} chosen on "
-         f"validation, and ran "
+         f"factor {cs['cascade_routing_sigma_scale']:g}{_error_model_text(cs)} chosen on validation, and ran "
          f"{cs['cascade_routing_steps']:.2f} strategies per task on average over its cost-weight sweep; the "
          f"learned chain cascade runs {' -> '.join(cs['chain'])}; the routed cascade escalates the prior's pick to "
          f"{cs['routed_strong']}.", "",

@@ -155,10 +155,15 @@ def _summ(pt: dict, bt: dict, n_seeds: int) -> dict[str, Any]:
     return {**pt, **{f"{k}_ci": curves.interval(v) for k, v in bt.items()}, "n_seeds": n_seeds}
 
 
-def _curve(cost_pts, acc_pts, anchor) -> dict[str, list[float]]:
+def hull_vertices(cost_pts, acc_pts, anchor) -> dict[str, list[float]]:
+    """The hull's vertices as stored in results.json (what the plots draw and AIQ integrates)."""
     h = curves.hull(cost_pts, acc_pts, anchor)
+    return {"hull_cost": h.cost.tolist(), "hull_acc": h.acc.tolist()}
+
+
+def _curve(cost_pts, acc_pts, anchor) -> dict[str, list[float]]:
     pts = sorted(set(zip(np.round(np.asarray(cost_pts, float), 6), np.round(np.asarray(acc_pts, float), 6))))
-    return {"hull_cost": h.cost.tolist(), "hull_acc": h.acc.tolist(), "points": [list(p) for p in pts]}
+    return {**hull_vertices(cost_pts, acc_pts, anchor), "points": [list(p) for p in pts]}
 
 
 def weak_strong(names: list[str], test_sets: dict[str, list[Predictions]]) -> dict[str, Any]:
