@@ -26,7 +26,10 @@ validation by a two-fold cross-fit (a factor of 0 is the paper's ablation withou
 whether the strategies' errors are drawn independent or, as in the paper, correlated: their correlation
 matrix is that of the same deviations on validation, one per number of strategies run (the paper keeps one
 covariance per run set; with 10-11 strategies most sets are never sampled). The supermodel's expected
-maximum is computed by Monte Carlo with fixed draws clipped to [0, 1].
+maximum of its members' estimates, each clipped to [0, 1], is computed without sampling where the errors are
+independent, E[max] = integral over t in [0, 1] of (1 - prod_i P(Q_i <= t)), by averaging each normal CDF
+exactly over the cells of a fine grid of t (sampling noise would change decisions from one draw seed to the
+next); correlated errors have no such product, so they keep Monte Carlo with fixed draws in antithetic pairs.
 Supermodels hold at most MAX_DEPTH strategies (the paper's max_depth), chosen from the whole pool.
 Sweeping lambda traces an accuracy-cost curve (a large lambda runs one strategy: plain routing).
 
@@ -39,13 +42,15 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import ndtr
 
 from .answer_features import AnswerView, fit_logistic, predict_logistic
 from .results_stats import hull_metrics
 
 SIGMA_SCALES = (0.0, 0.25, 1.0)  # factors on the fitted deviations, chosen on validation
 LAMBDAS = np.concatenate([[0.0], np.logspace(-3, 1.5, 40), [1e9]])  # cost weights swept (costs / the dearest's)
-N_SAMPLES = 48  # Monte Carlo draws for E[max]
+N_SAMPLES = 64  # Monte Carlo draws (32 antithetic pairs) for E[max] of correlated errors
+CDF_CELLS = 32  # cells of [0, 1] over which E[max] of independent errors is integrated
 MAX_DEPTH = 3  # strategies in a supermodel at most (the paper's max_depth): at most this many run per task
 CHUNK = 256  # tasks per block of the E[max] computation (bounds memory)
 STATES_PER_TASK = 12  # random run sets per validation task for fitting the quality models
@@ -263,12 +268,10 @@ class CascadeRouter:
         pool, m = self.pool, len(self.pool)
         members, masks = supermodels(m, self.max_depth)  # (M, depth) positions (m = none), (M, m) membership
         size = masks.sum(axis=1)
-        z = np.random.default_rng(seed).standard_normal((m, N_SAMPLES))
-        if not self.sigma.any():
-            z = np.zeros((m, 1))  # no uncertainty: E[max] is the max
-        # correlated draws per number of strategies run: (m + 1, m, draws)
-        z = (np.broadcast_to(z, (m + 1, *z.shape)) if self.correlation_factor is None or not self.correlated
-             else np.einsum("kab,bn->kan", self.correlation_factor, z))
+        uncertain = bool(self.sigma.any())  # without uncertainty E[max] is the max of the estimates
+        sampled = uncertain and self.correlated and self.correlation_factor is not None
+        if sampled:  # correlated draws per number of strategies run: (m + 1, m, draws)
+            z = np.einsum("kab,bn->kan", self.correlation_factor, _normal_draws(m, seed))
         pred_cost = np.nan_to_num(view.pred_cost[:, pool]) / self.cost_scale  # (n, m)
         mask_cost = pred_cost @ masks.T  # (n, M)
         lambdas = np.asarray(lambdas, dtype=float)
@@ -278,9 +281,15 @@ class CascadeRouter:
             n_run = run[:, pool].sum(axis=1)
             em = np.empty((sub.n_tasks, len(masks)))
             for c in range(0, sub.n_tasks, CHUNK):
-                # a probability stays in [0, 1]: unclipped draws would overstate what another run can add
-                draws = np.clip(q[c:c + CHUNK, :, None] + sd[c:c + CHUNK, :, None] * z[n_run[c:c + CHUNK]], 0.0, 1.0)
-                em[c:c + CHUNK] = _expected_max(draws, members)
+                qc, sc = q[c:c + CHUNK], sd[c:c + CHUNK]
+                if not uncertain:
+                    em[c:c + CHUNK] = _expected_max(qc[:, :, None], members)
+                elif sampled:
+                    # a probability stays in [0, 1]: unclipped draws would overstate what another run can add
+                    draws = np.clip(qc[:, :, None] + sc[:, :, None] * z[n_run[c:c + CHUNK]], 0.0, 1.0)
+                    em[c:c + CHUNK] = _expected_max(draws, members)
+                else:
+                    em[c:c + CHUNK] = expected_max_independent(qc, sc, members)
             return em
 
         em_first = expected_max(view, np.zeros((n, view.prob.shape[1]), dtype=bool))  # nothing run: same for every lambda
@@ -368,6 +377,39 @@ def _expected_max(draws: np.ndarray, members: np.ndarray) -> np.ndarray:
     """(a, M) the mean over draws (a, m, N) of the maximum over each set's members ((M, depth), m = none)."""
     padded = np.concatenate([draws, np.full((draws.shape[0], 1, draws.shape[2]), -np.inf)], axis=1)
     return padded[:, members].max(axis=2).mean(axis=2)
+
+
+def _normal_draws(m: int, seed: int) -> np.ndarray:
+    """(m, N_SAMPLES) standard normal draws fixed by the seed, in antithetic pairs (z and -z): the estimate of
+    E[max] varies far less with the seed than with independent draws."""
+    z = np.random.default_rng(seed).standard_normal((m, N_SAMPLES // 2))
+    return np.concatenate([z, -z], axis=1)
+
+
+def clipped_normal_cell_cdf(q: np.ndarray, sd: np.ndarray, cells: int = CDF_CELLS) -> np.ndarray:
+    """(a, m, cells) the mean of P(min(max(N(q, sd), 0), 1) <= t) over each of `cells` equal cells of t in
+    [0, 1], exactly (the integral of the normal CDF is u * Phi(u) + phi(u)); sd 0 is a step at q."""
+    edges = np.linspace(0.0, 1.0, cells + 1)
+    q, sd = q[..., None], sd[..., None]
+    safe = np.maximum(sd, 1e-12)
+    lo, hi = (edges[:-1] - q) / safe, (edges[1:] - q) / safe
+
+    def cdf_integral(u: np.ndarray) -> np.ndarray:
+        return u * ndtr(u) + np.exp(-0.5 * u * u) / np.sqrt(2.0 * np.pi)
+
+    smooth = safe * cells * (cdf_integral(hi) - cdf_integral(lo))
+    step = np.clip((edges[1:] - q) * cells, 0.0, 1.0)
+    return np.where(sd > 1e-9, np.clip(smooth, 0.0, 1.0), step)
+
+
+def expected_max_independent(q: np.ndarray, sd: np.ndarray, members: np.ndarray,
+                             cells: int = CDF_CELLS) -> np.ndarray:
+    """(a, M) E[max over each set's members ((M, depth), m = none) of independent N(q, sd) clipped to [0, 1]]:
+    E[X] = integral over [0, 1] of P(X > t) for X in [0, 1], and P(max <= t) = prod_i P(X_i <= t). Each CDF is
+    averaged exactly over a cell; the product of the averages is exact where one member's CDF varies in a cell."""
+    cdf = clipped_normal_cell_cdf(q, sd, cells)
+    padded = np.concatenate([cdf, np.ones((cdf.shape[0], 1, cells))], axis=1)
+    return 1.0 - padded[:, members].prod(axis=2).mean(axis=2)
 
 
 def _rows(view: AnswerView, idx: np.ndarray) -> AnswerView:

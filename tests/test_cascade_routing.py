@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from concur.answer_features import AnswerView
-from concur.cascade_routing import CascadeRouter, _expected_max, _plurality_agreement, supermodels
+from concur.cascade_routing import (CascadeRouter, _expected_max, _plurality_agreement, clipped_normal_cell_cdf,
+                                    expected_max_independent, supermodels)
 from test_cascade import synthetic
 
 
@@ -16,6 +17,32 @@ def test_expected_max_of_every_supermodel_equals_brute_force():
     em = _expected_max(draws, members)
     for i, mask in enumerate(masks):
         assert np.allclose(em[:, i], draws[:, mask].max(axis=1).mean(axis=1))
+
+
+def test_expected_max_of_independent_clipped_normals_matches_sampling():
+    rng = np.random.default_rng(1)
+    q = rng.uniform(-0.1, 1.1, (6, 4))
+    sd = rng.choice([0.0, 0.02, 0.1, 0.4], (6, 4))
+    sd[0] = 0.0  # no uncertainty at all: the max of the clipped estimates
+    members, masks = supermodels(4, 3)
+    em = expected_max_independent(q, sd, members, cells=64)
+    draws = np.clip(q[:, :, None] + sd[:, :, None] * rng.standard_normal((6, 4, 200_000)), 0.0, 1.0)
+    sampled = np.stack([draws[:, mask].max(axis=1).mean(axis=1) for mask in masks], axis=1)
+    # sampling error of 200k draws is < 0.003 here; a product of cell averages errs where two steps share a cell
+    assert np.abs(em - sampled).max() < 0.01
+    clipped = np.concatenate([np.clip(q[0], 0, 1), [-np.inf]])
+    assert np.abs(em[0] - clipped[members].max(axis=1)).max() < 1 / 64  # sd 0: the max, to within one cell
+    single = masks.sum(axis=1) == 1
+    assert np.abs(em[:, single] - sampled[:, single]).max() < 0.003  # one member: exact up to the sampling
+
+
+def test_cell_cdf_is_a_cdf_and_a_step_without_uncertainty():
+    q, sd = np.array([[0.3, 0.3, 1.5, -0.5]]), np.array([[0.0, 0.05, 0.1, 0.1]])
+    cdf = clipped_normal_cell_cdf(q, sd, cells=10)[0]
+    assert (np.diff(cdf, axis=1) >= -1e-12).all() and ((cdf >= 0) & (cdf <= 1)).all()
+    assert np.allclose(cdf[0], [0, 0, 0, 1, 1, 1, 1, 1, 1, 1])  # a step at 0.3: each cell's mean
+    assert cdf[2].max() < 1e-6 and cdf[3].min() > 1 - 1e-6  # clipped at 1 / at 0: always above / below t < 1
+    assert abs(1 - cdf[1].mean() - 0.3) < 1e-9  # E[X] = integral of P(X > t): exact for one member
 
 
 def test_plurality_agreement_on_a_hand_made_instance():
@@ -179,3 +206,15 @@ def test_correlated_errors_make_further_runs_worth_less():
     router.correlation_factor[:, :, 0] = 1.0
     _, cost_shared, steps_shared = router.run(test, lambdas)
     assert steps_shared.sum() < steps_independent.sum() and cost_shared.mean() < cost_independent.mean()
+
+
+def test_independent_errors_route_the_same_whatever_the_draw_seed():
+    val, test = synthetic(400, 0), synthetic(300, 1)
+    router = CascadeRouter.fit(val, scales=(1.0,))
+    router.correlated = False
+    lambdas = np.array([0.0, 0.02, 0.05, 0.1, 0.3])
+    first, second = router.run(test, lambdas, seed=0), router.run(test, lambdas, seed=7)
+    assert all(np.array_equal(a, b) for a, b in zip(first, second))  # E[max] integrated, not sampled
+    router.correlated = True  # sampled: the seed's draws enter, in antithetic pairs
+    correct, cost, steps = router.run(test, lambdas, seed=0)
+    assert np.isfinite(cost).all() and (steps >= 1).all()
