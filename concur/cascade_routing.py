@@ -274,7 +274,6 @@ class CascadeRouter:
             z = np.einsum("kab,bn->kan", self.correlation_factor, _normal_draws(m, seed))
         pred_cost = np.nan_to_num(view.pred_cost[:, pool]) / self.cost_scale  # (n, m)
         mask_cost = pred_cost @ masks.T  # (n, M)
-        lambdas = np.asarray(lambdas, dtype=float)
 
         def expected_max(sub: AnswerView, run: np.ndarray) -> np.ndarray:
             q, sd = self.quality(sub, run)
@@ -292,40 +291,44 @@ class CascadeRouter:
                     em[c:c + CHUNK] = expected_max_independent(qc, sc, members)
             return em
 
-        em_first = expected_max(view, np.zeros((n, view.prob.shape[1]), dtype=bool))  # nothing run: same for every lambda
-        correct = np.zeros((len(lambdas), n))
-        total = np.zeros((len(lambdas), n))
-        steps = np.zeros((len(lambdas), n), dtype=int)
-        for li, lam in enumerate(lambdas):
-            run = np.zeros((n, view.prob.shape[1]), dtype=bool)
-            ran = np.zeros((n, m), dtype=bool)
-            active = np.ones(n, dtype=bool)
-            for _ in range(self.max_depth):
-                if not active.any():
-                    break
-                idx = np.flatnonzero(active)
-                r = ran[idx]
-                em = em_first[idx] if not r.any() else expected_max(_rows(view, idx), run[idx])
-                last = np.where(r.any(axis=1), m - 1 - np.argmax(r[:, ::-1], axis=1), -1)
-                # a supermodel extends R and adds only strategies after the last one run (cost order)
-                contains = (masks[None, :, :] | ~r[:, None, :]).all(axis=2)
-                later = np.arange(m)[None, None, :] > last[:, None, None]
-                valid = contains & (~masks[None] | r[:, None, :] | later).all(axis=2)
-                score = np.where(valid, em - lam * mask_cost[idx], -np.inf)
+        def at_states(tasks: np.ndarray, ran: np.ndarray, fn) -> tuple[np.ndarray, np.ndarray]:
+            """fn(view rows, run sets) once per distinct (task, run set) among the rows, and each row's index."""
+            key = tasks * (1 << m) + ran @ (1 << np.arange(m))
+            _, first, inv = np.unique(key, return_index=True, return_inverse=True)
+            run = np.zeros((len(first), view.prob.shape[1]), dtype=bool)
+            run[:, pool] = ran[first]
+            return fn(_rows(view, tasks[first]), run), inv.reshape(-1)
+
+        # every lambda's cascade advances together, step by step: the lambdas share most of their states
+        lambdas = np.asarray(lambdas, dtype=float)
+        n_lam = len(lambdas)
+        ran = np.zeros((n_lam, n, m), dtype=bool)
+        active = np.ones((n_lam, n), dtype=bool)
+        for step in range(self.max_depth):
+            li, ti = np.nonzero(active)
+            if li.size == 0:
+                break
+            r = ran[li, ti]
+            em, em_row = ((expected_max(view, np.zeros((n, view.prob.shape[1]), dtype=bool)), ti) if step == 0
+                          else at_states(ti, r, expected_max))
+            valid, valid_row = _extensions(r, masks)
+            for c in range(0, len(li), CHUNK * 64):
+                sl = slice(c, c + CHUNK * 64)
+                score = np.where(valid[valid_row[sl]], em[em_row[sl]] - lambdas[li[sl], None] * mask_cost[ti[sl]],
+                                 -np.inf)
                 best = np.argmax(score - 1e-12 * size[None], axis=1)  # ties go to the smaller supermodel
-                new = masks[best] & ~r
+                new = masks[best] & ~r[sl]
                 stop = ~new.any(axis=1)
                 nxt = np.argmax(new, axis=1)  # the cheapest strategy of the chosen supermodel not yet run
-                go = idx[~stop]
-                ran[go, nxt[~stop]] = True
-                run[go, np.asarray(pool)[nxt[~stop]]] = True
-                active[idx[stop]] = False
-            q, _ = self.quality(view, run)
-            pick = np.argmax(np.where(ran, q, -np.inf), axis=1)
-            rows = np.arange(n)
-            correct[li] = view.label[rows, np.asarray(pool)[pick]]
-            total[li] = (np.nan_to_num(view.cost[:, pool]) * ran).sum(axis=1)
-            steps[li] = ran.sum(axis=1)
+                ran[li[sl][~stop], ti[sl][~stop], nxt[~stop]] = True
+                active[li[sl][stop], ti[sl][stop]] = False
+        ti = np.tile(np.arange(n), n_lam)
+        r = ran.reshape(-1, m)
+        q, q_row = at_states(ti, r, lambda sub, run: self.quality(sub, run)[0])
+        pick = np.asarray(pool)[np.argmax(np.where(r, q[q_row], -np.inf), axis=1)]
+        correct = view.label[ti, pick].reshape(n_lam, n)
+        total = (np.nan_to_num(view.cost[:, pool])[None] * ran).sum(axis=2)
+        steps = ran.sum(axis=2)
         return correct, total, steps
 
 
@@ -360,6 +363,17 @@ def error_correlation_factors(deviations: np.ndarray, n_run: np.ndarray, m: int)
     pooled = factor(deviations)
     return np.stack([factor(deviations[n_run == k]) if (n_run == k).sum() >= MIN_CORRELATION_ROWS else pooled
                      for k in range(m + 1)])
+
+
+def _extensions(ran: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each supermodel extends a run set R with only strategies after the last one run (cost order):
+    (distinct run sets among the rows `ran` (rows, m), M), and each row's index into it."""
+    codes, inv = np.unique(ran, axis=0, return_inverse=True)
+    last = np.where(codes.any(axis=1), codes.shape[1] - 1 - np.argmax(codes[:, ::-1], axis=1), -1)
+    contains = (masks[None, :, :] | ~codes[:, None, :]).all(axis=2)
+    later = np.arange(codes.shape[1])[None, None, :] > last[:, None, None]
+    valid = contains & (~masks[None] | codes[:, None, :] | later).all(axis=2)
+    return valid, inv.reshape(-1)
 
 
 def supermodels(m: int, depth: int) -> tuple[np.ndarray, np.ndarray]:

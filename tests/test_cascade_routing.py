@@ -218,3 +218,17 @@ def test_independent_errors_route_the_same_whatever_the_draw_seed():
     router.correlated = True  # sampled: the seed's draws enter, in antithetic pairs
     correct, cost, steps = router.run(test, lambdas, seed=0)
     assert np.isfinite(cost).all() and (steps >= 1).all()
+
+
+def test_every_lambda_routes_as_if_it_ran_alone():
+    # the sweep shares E[max] between lambdas that reach the same run set on a task; each must still be its own
+    val, test = synthetic(400, 0), synthetic(300, 1)
+    for correlated in (False, True):
+        router = CascadeRouter.fit(val, scales=(1.0,))
+        router.correlated = correlated
+        lambdas = np.array([0.0, 0.01, 0.03, 0.1, 0.3, 1e9])
+        together = router.run(test, lambdas)
+        alone = [router.run(test, lambdas[k:k + 1]) for k in range(len(lambdas))]
+        for out, parts in zip(together, zip(*alone)):
+            assert np.array_equal(out, np.concatenate(parts))
+        assert len({int(s) for s in together[2].sum(axis=1)}) > 2  # the lambdas do route differently
