@@ -48,7 +48,10 @@ from .answer_features import AnswerView, fit_logistic, predict_logistic
 from .results_stats import hull_metrics
 
 SIGMA_SCALES = (0.0, 0.25, 1.0)  # factors on the fitted deviations, chosen on validation
-LAMBDAS = np.concatenate([[0.0], np.logspace(-3, 1.5, 40), [1e9]])  # cost weights swept (costs / the dearest's)
+# cost weights swept (costs / the dearest's): as dense as the question-only routers' weight grid (400), since a
+# coarser sweep leaves gaps that the hull's linear interpolation scores below the achievable curve
+LAMBDAS = np.concatenate([[0.0], np.logspace(-3, 1.5, 400), [1e9]])
+FIT_LAMBDAS = np.concatenate([[0.0], np.logspace(-3, 1.5, 40), [1e9]])  # the cross-fit's choice among options
 N_SAMPLES = 64  # Monte Carlo draws (32 antithetic pairs) for E[max] of correlated errors
 CDF_CELLS = 32  # cells of [0, 1] over which E[max] of independent errors is integrated
 MAX_DEPTH = 3  # strategies in a supermodel at most (the paper's max_depth): at most this many run per task
@@ -207,7 +210,7 @@ class CascadeRouter:
                     base = part.sigma
                     for i, (f, correlated) in enumerate(errors):
                         part.sigma, part.correlated = base * f, correlated
-                        correct, cost, _ = part.run(held_out, LAMBDAS, seed)
+                        correct, cost, _ = part.run(held_out, FIT_LAMBDAS, seed)
                         aiq[k, i] += curve_aiq(held_out.label, held_out.cost, correct, cost)
             k, i = np.unravel_index(int(np.argmax(aiq)), aiq.shape)
             best = (answer_models[k], *errors[i])

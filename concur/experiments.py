@@ -127,6 +127,7 @@ def run_dataset(name: str, settings: Settings, log: Log = print, spec: dict[str,
         res["weak_strong"] = weak_strong(list(runs), test_sets)
     if ood:
         timings["evaluate"] = time.perf_counter() - t
+        _cascades(name, cfg0, ds, test_sets, val_sets, settings, res, timings, log)
         res["timings"] = timings
         res = _jsonable(res)
         write_json_atomic(work / "results.json", res)
@@ -141,16 +142,7 @@ def run_dataset(name: str, settings: Settings, log: Log = print, spec: dict[str,
     res["cost_bias"] = {n: cost_bias(job_config(data_dir, work, settings.seeds[0], n, overrides), n, pool)
                         for n in ("concur", "shared") if n in runs}
     timings["evaluate"] = time.perf_counter() - t
-    if cfg0.train_answers_path is not None:  # routing on the models' answers: cascades vs question-only routers
-        t = time.perf_counter()
-        from .cascade_results import evaluate_dataset
-
-        res["cascades"] = evaluate_dataset(cfg0, ds, {n: s[0] for n, s in test_sets.items()},
-                                           {n: s[0] for n, s in val_sets.items()},
-                                           min(settings.n_boot, 500), settings.boot_seed)
-        timings["cascades"] = time.perf_counter() - t
-        log(f"[{name}] cascades ({timings['cascades']:.0f}s): " +
-            ", ".join(f"{k} {v:.4f}" for k, v in res["cascades"]["aiq"].items() if k in CASCADE_KEYS))
+    _cascades(name, cfg0, ds, test_sets, val_sets, settings, res, timings, log)
     names = settings.continual_routers
     if names is None:
         names = [n for n in runs if n in REGISTRY and not getattr(router_class(n), "composite", False)]
@@ -172,6 +164,23 @@ def run_dataset(name: str, settings: Settings, log: Log = print, spec: dict[str,
 
 
 CASCADE_KEYS = ("cascade routing", "routed cascade", "cascade", "agreement cascade + singles")
+
+
+def _cascades(name: str, cfg0, ds, test_sets: dict[str, list], val_sets: dict[str, list], settings: Settings,
+              res: dict[str, Any], timings: dict[str, float], log: Log) -> None:
+    """Routing on the models' answers (cascades vs the question-only routers' seed-0 predictions) into
+    res["cascades"], where the data set has answers files."""
+    if cfg0.train_answers_path is None:
+        return
+    from .cascade_results import evaluate_dataset
+
+    t = time.perf_counter()
+    res["cascades"] = evaluate_dataset(cfg0, ds, {n: s[0] for n, s in test_sets.items()},
+                                       {n: s[0] for n, s in val_sets.items()},
+                                       min(settings.n_boot, 500), settings.boot_seed)
+    timings["cascades"] = time.perf_counter() - t
+    log(f"[{name}] cascades ({timings['cascades']:.0f}s): " +
+        ", ".join(f"{k} {v:.4f}" for k, v in res["cascades"]["aiq"].items() if k in CASCADE_KEYS))
 
 
 def _base(label: str) -> str:

@@ -463,6 +463,27 @@ def _cascade_lines(cs: dict[str, Any], png: str | None = None) -> list[str]:
     return L
 
 
+def _ood_cascade_lines(results: list[dict[str, Any]]) -> list[str]:
+    """Cascade routing against the best question-only router on each out-of-distribution re-split."""
+    if not results:
+        return []
+    L = ["## Routing on the models' answers out of distribution", "",
+         "The out-of-distribution re-splits of the paper-tables section below (test tasks from a source that "
+         "training and validation never saw; one training seed), with the cascades of each data set's section: "
+         "the prior is the question-only router of highest validation AIQ, the answer models are fitted on the "
+         "train split's answers and every choice is made on validation, so none of it has seen the test source. "
+         "AIQ differences to the best question-only router on test, paired 95% bootstrap intervals.", "",
+         "| data set | prior | best question-only router | its AIQ | cascade routing | - best | routed cascade - best "
+         "| strategies run per task |", "|---|---|---|---|---|---|---|---|"]
+    for res in results:
+        cs = res["cascades"]
+        best, d, rd = cs["best_question_only"], cs["cascade_routing_minus_best"], cs["routed_minus_best"]
+        L.append(f"| {res['name']} | {cs['prior']} | {best} | {_f(cs['aiq'][best], 4)} | "
+                 f"{_f(cs['aiq']['cascade routing'], 4)} | {d['diff']:+.4f}{_ci(d['ci'], 4)} | "
+                 f"{rd['diff']:+.4f}{_ci(rd['ci'], 4)} | {cs['cascade_routing_steps']:.2f} |")
+    return L + [""]
+
+
 def _predictor_levers(lv: dict[str, Any] | None) -> list[str]:
     """The table written by benchmarks/bench_predictor_levers.py (CONCUR variants on MMLU-Pro, one seed)."""
     if not lv:
@@ -552,6 +573,7 @@ def render(results: list[dict[str, Any]], meta: dict[str, Any], docs: Path) -> P
             cascade_png = f"cascades_{res['name']}.png"
             plot_cascades(docs / cascade_png, res["name"], res["cascades"], res["cost_unit"])
         L += _dataset_section(res, png, cascade_png)
+    L += _ood_cascade_lines([r for r in everything if r.get("ood") and r.get("cascades")])
     L += paper_tables(everything)
     L += ["## Levers tried", ""]
     L.append("| data set | router | AIQ | acc@best cost (gain, points) | vs concur AIQ |")

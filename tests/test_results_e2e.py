@@ -135,6 +135,10 @@ def test_orchestration_on_synthetic_data(tmp_path, monkeypatch):
                for i, t in enumerate(json.loads((data_dir / "task.json").read_text()))}
     assert {records[str(q)]["subject"] for q in test_tasks} == {subject}
     assert ood["embedding_status"] == {"task": "up to date", "strategy": "up to date"}  # copied, not recomputed
+    ocs = ood["cascades"]  # the re-split keeps the answers of its tasks: cascades run out of distribution too
+    assert ocs["n_test"] == len(test_tasks) and ocs["prior"] in settings.ood_routers
+    assert ocs["cascade_routing_minus_best"]["diff"] == pytest.approx(
+        ocs["aiq"]["cascade routing"] - ocs["aiq"][ocs["best_question_only"]])
     # a rerun reuses everything (nothing is retrained)
     res2 = experiments.run_dataset("demo", settings, log=lambda m: None, spec=DEMO)
     assert all(job["trained"] == [] for r in res2["routers"].values() for job in r["jobs"])
@@ -149,6 +153,8 @@ def test_orchestration_on_synthetic_data(tmp_path, monkeypatch):
         assert heading in text, heading
     assert "| concur | " in text.split("Table 2 shape")[1]
     assert "Routing on the models' answers" in text and "| cascade routing |" in text
+    ood_rows = text.split("## Routing on the models' answers out of distribution")[1].split("##")[0]
+    assert "| demo_ood | " in ood_rows
     assert "## synthetic demo" in text and "Continual routing" in text and "nan" not in text.lower().split("definitions")[0]
     for name in REGISTRY:
         assert f"| {name} |" in text and f"`{name}`" in text
