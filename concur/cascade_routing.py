@@ -326,9 +326,11 @@ class CascadeRouter:
                 ran[li[sl][~stop], ti[sl][~stop], nxt[~stop]] = True
                 active[li[sl][stop], ti[sl][stop]] = False
         ti = np.tile(np.arange(n), n_lam)
-        r = ran.reshape(-1, m)
-        q, q_row = at_states(ti, r, lambda sub, run: self.quality(sub, run)[0])
-        pick = np.asarray(pool)[np.argmax(np.where(r, q[q_row], -np.inf), axis=1)]
+        # the answer: the run strategy of highest estimate, once per distinct final state
+        best_run, state = at_states(ti, ran.reshape(-1, m),
+                                    lambda sub, run: np.argmax(np.where(run[:, pool], self.quality(sub, run)[0],
+                                                                        -np.inf), axis=1))
+        pick = np.asarray(pool)[best_run[state]]
         correct = view.label[ti, pick].reshape(n_lam, n)
         total = (np.nan_to_num(view.cost[:, pool])[None] * ran).sum(axis=2)
         steps = ran.sum(axis=2)
