@@ -56,6 +56,7 @@ N_SAMPLES = 64  # Monte Carlo draws (32 antithetic pairs) for E[max] of correlat
 CDF_CELLS = 32  # cells of [0, 1] over which E[max] of independent errors is integrated
 MAX_DEPTH = 3  # strategies in a supermodel at most (the paper's max_depth): at most this many run per task
 CHUNK = 256  # tasks per block of the E[max] computation (bounds memory)
+ROW_BLOCK = 16384  # (lambda, task) rows per block of the supermodels' scoring (bounds memory)
 STATES_PER_TASK = 12  # random run sets per validation task for fitting the quality models
 TRAIN_STATES_PER_TASK = 8  # random run sets per training task for fitting the answer models
 SUBJECT_OPTIONS = (False, True)  # answer models without / with subject interactions, chosen on validation
@@ -315,8 +316,8 @@ class CascadeRouter:
             em, em_row = ((expected_max(view, np.zeros((n, view.prob.shape[1]), dtype=bool)), ti) if step == 0
                           else at_states(ti, r, expected_max))
             valid, valid_row = _extensions(r, masks)
-            for c in range(0, len(li), CHUNK * 64):
-                sl = slice(c, c + CHUNK * 64)
+            for c in range(0, len(li), ROW_BLOCK):
+                sl = slice(c, c + ROW_BLOCK)
                 score = np.where(valid[valid_row[sl]], em[em_row[sl]] - lambdas[li[sl], None] * mask_cost[ti[sl]],
                                  -np.inf)
                 best = np.argmax(score - 1e-12 * size[None], axis=1)  # ties go to the smaller supermodel
