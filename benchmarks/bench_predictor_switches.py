@@ -39,15 +39,18 @@ from concur.router_jobs import train_router  # noqa: E402
 
 # The predictor defaults when these switches were first measured (before the router interface):
 # the switch variants keep these settings (and no cost smearing, which did not exist then).
-OLD_DEFAULTS = {"batch_size": 32, "eval_every": 3, "lr": 1e-3, "cost_smearing": False}
+OLD_DEFAULTS = {"batch_size": 32, "eval_every": 3, "lr": 1e-3, "cost_lr": 1e-3, "cost_smearing": False}
 VARIANTS = {
     "old default": dict(OLD_DEFAULTS),
     "selection=accuracy": {**OLD_DEFAULTS, "selection": "accuracy"},
     "temperature off": {**OLD_DEFAULTS, "temperature_scaling": False},
     "cost_target=raw": {**OLD_DEFAULTS, "cost_target": "raw"},
     "cost_target=standardize": {**OLD_DEFAULTS, "cost_target": "standardize"},
-    # the adopted schedule with the smearing correction (= today's config defaults, spelled out)
-    "adopted + smearing": {"batch_size": 128, "eval_every": 1, "lr": 3e-4, "cost_smearing": True},
+    # the adopted schedule with the smearing correction (both roles at lr 3e-4, as measured)
+    "adopted + smearing": {"batch_size": 128, "eval_every": 1, "lr": 3e-4, "cost_lr": 3e-4, "cost_smearing": True},
+    # today's config defaults, spelled out: the regressors at their own cost_lr
+    "adopted + smearing + cost_lr 1e-3": {"batch_size": 128, "eval_every": 1, "lr": 3e-4, "cost_lr": 1e-3,
+                                          "cost_smearing": True},
 }
 COLS = ["auroc", "brier", "ece", "logloss", "cost_mae", "cost_mdape", "cost_bias"]
 

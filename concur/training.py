@@ -2,10 +2,12 @@
 
 All data stays in tensors; minibatches are slices of a permutation drawn from each strategy's
 own seeded torch.Generator (no DataLoader), validation is one forward pass. The networks of any
-number of strategies (a classifier and a regressor each) train in one loop as one stacked module
-(StackedNets) with one fused AdamW: equal to one optimiser per network, since the parameter
+number of strategies (a classifier and a regressor each) train in one loop as two stacked modules
+(StackedNets, one per role: the classifiers and the cost regressors, each role with its own
+learning rate), each with one fused AdamW: equal to one optimiser per network, since the parameter
 slices are disjoint and AdamW is per-element. Each network keeps its own initialisation (from
-its strategy's seed), minibatch order, early stopping and checkpoint.
+its strategy's seed), minibatch order (a strategy's two networks see the same minibatches), early
+stopping and checkpoint.
 
 Modularity holds bit for bit: a strategy's saved networks are the same bytes whichever other
 strategies were trained beside it (tests/test_batched_training.py). On CPU every per-network
@@ -21,6 +23,7 @@ promise, so strategies train one at a time there (`group_size`).
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -291,6 +294,28 @@ class _Run:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
+ROLES = ("cls", "reg")  # a strategy's classifier (P(correct)) and cost regressor
+TARGET_ROW = {"cls": 0, "reg": 1}  # each role's row of the training-target table
+
+
+@dataclass
+class _Stack:
+    """The networks of one role that still train, stacked, with their optimiser (each role has its own
+    learning rate: predictor.lr for classifiers, predictor.cost_lr for regressors)."""
+
+    role: str
+    runs: list[int]  # the run of each slice
+    nets: StackedNets
+    opt: torch.optim.Optimizer
+    make_opt: Callable[..., torch.optim.Optimizer]
+
+    def keep(self, positions: list[int]) -> None:
+        """Keep only these slices (the others stopped early); AdamW's state carries over unchanged."""
+        self.runs = [self.runs[p] for p in positions]
+        if positions:
+            self.nets, self.opt = self.nets.keep(positions, self.opt, self.make_opt)
+
+
 def fit_strategy(data: StrategyData, pcfg: dict[str, Any], seed: int, device: torch.device,
                  warn: Callable[[str], None] = print, name: str = "", threads: int | None = 1) -> FitResult:
     """Train one strategy's predictors; keep the best validation checkpoint of each (fit_strategies of one)."""
@@ -324,7 +349,7 @@ def _fit(datas: list[StrategyData], pcfg: dict[str, Any], seeds: list[int], devi
     step of the loop takes one minibatch step of every network still training. Each network
     stops on its own after `patience` evaluations without a better validation score (log-loss
     or accuracy for the classifier, target-space MSE for the regressor); a stopped network is
-    dropped from the stacked module, the others train on unchanged.
+    dropped from its role's stacked module, the others train on unchanged.
     """
     for data, name in zip(datas, names):
         if len(data.val_y) == 0:
@@ -360,13 +385,18 @@ def _fit(datas: list[StrategyData], pcfg: dict[str, Any], seeds: list[int], devi
         torch.as_tensor(np.concatenate([r.scaling.forward(r.data.train_c) for r in runs] + [[0.0]]),
                         dtype=torch.float32)]).to(device)
 
-    slices = [(i, role) for i, run in enumerate(runs) for role in run.roles]  # (run, role) of each stacked network
-    nets = [run.cls_net if role == "cls" else run.reg_net for i, role in slices for run in [runs[i]]]
-    g = [torch.cat([runs[i].data.g_model, runs[i].data.g_decoding]) for i, _ in slices]
-    stacked = StackedNets(nets, g).to(device)
     fused = {"fused": True} if device.type in ("cpu", "cuda") else {}
-    make_opt = lambda params: torch.optim.AdamW(params, lr=pcfg["lr"], weight_decay=pcfg["weight_decay"], **fused)  # noqa: E731
-    opt = make_opt(stacked.parameters())
+    lr = {"cls": pcfg["lr"], "reg": pcfg["cost_lr"]}
+    stacks: list[_Stack] = []
+    for role in ROLES:
+        members = [i for i, run in enumerate(runs) if role in run.roles]
+        if members:
+            nets = [runs[i].cls_net if role == "cls" else runs[i].reg_net for i in members]
+            g = [torch.cat([runs[i].data.g_model, runs[i].data.g_decoding]) for i in members]
+            stacked = StackedNets(nets, g).to(device)
+            make_opt = functools.partial(torch.optim.AdamW, lr=lr[role], weight_decay=pcfg["weight_decay"], **fused)
+            stacks.append(_Stack(role, members, stacked, make_opt(stacked.parameters()), make_opt))
+    shapes = stacks[0].nets  # every stack has the same sizes; exports a slice checkpoint to a StrategyNet
     val = [(r.data.val_x.to(device), np.asarray(r.data.val_y, dtype=np.float64), r.scaling.forward(r.data.val_c))
            for r in runs]
 
@@ -380,93 +410,84 @@ def _fit(datas: list[StrategyData], pcfg: dict[str, Any], seeds: list[int], devi
         run.rows = rows.to(device)
         run.weights = (real / real.sum(1, keepdim=True)).to(torch.float32).to(device)
 
-    def evaluate(i: int, run: _Run, positions: list[int]) -> list[str]:
-        """Validation of run i's networks (their stacked positions); returns the roles that stop."""
+    def evaluate(i: int, run: _Run) -> list[str]:
+        """Validation of run i's networks still training; returns the roles that stop."""
         x_val, y_val, z_val = val[i]
-        with torch.no_grad():
-            outs = torch.cat([stacked(x_val[j:j + PREDICT_CHUNK].expand(len(positions), -1, -1), positions)
-                              for j in range(0, x_val.shape[0], PREDICT_CHUNK)], dim=1).cpu().double().numpy()
         row: dict[str, float] = {"epoch": run.epoch}
         stopped = []
-        for out, pos, role in zip(outs, positions, [slices[p][1] for p in positions]):
-            if role == "cls":
+        for st in stacks:
+            if i not in st.runs:
+                continue
+            pos = st.runs.index(i)
+            with torch.no_grad():
+                out = torch.cat([st.nets(x_val[j:j + PREDICT_CHUNK].unsqueeze(0), [pos])
+                                 for j in range(0, x_val.shape[0], PREDICT_CHUNK)], dim=1)[0].cpu().double().numpy()
+            if st.role == "cls":
                 p = sigmoid(out)
                 row["val_logloss"], row["val_accuracy"] = metrics.log_loss(y_val, p), metrics.accuracy(y_val, p)
                 score = row["val_logloss"] if pcfg["selection"] == "logloss" else -row["val_accuracy"]
             else:
                 row["val_mse"] = score = float(np.mean((out - z_val) ** 2))
-            if score < run.best[role][0] or run.best[role][2] == 0:
-                run.best[role] = (score, stacked.slice_state(pos), run.epoch)
-                run.bad_evals[role] = 0
+            if score < run.best[st.role][0] or run.best[st.role][2] == 0:
+                run.best[st.role] = (score, st.nets.slice_state(pos), run.epoch)
+                run.bad_evals[st.role] = 0
             else:
-                run.bad_evals[role] += 1
-                if run.bad_evals[role] >= pcfg["patience"]:
-                    stopped.append(role)
+                run.bad_evals[st.role] += 1
+                if run.bad_evals[st.role] >= pcfg["patience"]:
+                    stopped.append(st.role)
         run.history.append(row)
         return stopped
 
     bce = nn.functional.binary_cross_entropy_with_logits
-
-    def layout() -> tuple[torch.Tensor, torch.Tensor, str, dict[int, list[int]]]:
-        """For the current slices: classifier mask, target row per slice, which losses, each run's positions."""
-        is_cls = torch.tensor([role == "cls" for _, role in slices], device=device)
-        kinds = "cls" if all(r == "cls" for _, r in slices) else "reg" if all(r == "reg" for _, r in slices) else "both"
-        positions: dict[int, list[int]] = {}
-        for p, (i, _) in enumerate(slices):
-            positions.setdefault(i, []).append(p)
-        return is_cls.unsqueeze(1), (~is_cls).long().unsqueeze(1), kinds, positions
-
     for run in runs:
         start_epoch(run)
-    is_cls, target_row, kinds, positions = layout()
-    while slices:
-        stacked.train()
-        rows = torch.stack([runs[i].rows[runs[i].step] for i, _ in slices])  # (k, padded batch)
-        weights = torch.stack([runs[i].weights[runs[i].step] for i, _ in slices])
-        out = stacked(x_all.index_select(0, rows.view(-1)).view(*rows.shape, d))  # = x_all[rows], faster on CPU
-        t = targets[target_row, rows]
-        if kinds == "cls":
-            losses = bce(out, t, reduction="none")
-        elif kinds == "reg":
-            losses = (out - t) ** 2
-        else:
-            losses = torch.where(is_cls, bce(out, t, reduction="none"), (out - t) ** 2)
-        loss = (losses * weights).sum()  # the sum of each network's mean loss over its own rows
-        opt.zero_grad(set_to_none=True)
+    while stacks:
+        loss = torch.zeros((), device=device)
+        for st in stacks:
+            st.nets.train()
+            rows = torch.stack([runs[i].rows[runs[i].step] for i in st.runs])  # (k, padded batch)
+            weights = torch.stack([runs[i].weights[runs[i].step] for i in st.runs])
+            out = st.nets(x_all.index_select(0, rows.view(-1)).view(*rows.shape, d))  # = x_all[rows], faster on CPU
+            t = targets[TARGET_ROW[st.role]][rows]
+            losses = bce(out, t, reduction="none") if st.role == "cls" else (out - t) ** 2
+            loss = loss + (losses * weights).sum()  # the sum of each network's mean loss over its own rows
+        for st in stacks:
+            st.opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
+        for st in stacks:
+            st.opt.step()
 
-        drop: set[int] = set()
-        for i, pos in positions.items():
+        stop: dict[str, set[int]] = {role: set() for role in ROLES}  # role -> runs whose network stops
+        for i in sorted({i for st in stacks for i in st.runs}):
             run = runs[i]
             run.step += 1
             if run.step < run.steps:
                 continue
             run.step = 0
             if run.epoch % every == 0 or run.epoch == epochs:
-                stopped = evaluate(i, run, pos)
+                stopped = evaluate(i, run)
                 run.roles = [r for r in run.roles if r not in stopped]
-                drop.update(p for p in pos if slices[p][1] in stopped)
+                for role in stopped:
+                    stop[role].add(i)
             if run.epoch == epochs or not run.roles:
-                drop.update(pos)
+                for role in ROLES:
+                    stop[role].add(i)
                 continue
             run.epoch += 1
             start_epoch(run)
-        if drop:
-            keep = [p for p in range(len(slices)) if p not in drop]
-            slices = [slices[p] for p in keep]
-            if keep:
-                stacked, opt = stacked.keep(keep, opt, make_opt)
-                is_cls, target_row, kinds, positions = layout()
+        for st in stacks:
+            if stop[st.role] & set(st.runs):
+                st.keep([p for p, i in enumerate(st.runs) if i not in stop[st.role]])
+        stacks = [st for st in stacks if st.runs]
 
     results = []
     for run in runs:
         data, cls_net, reg_net, scaling = run.data, run.cls_net, run.reg_net, run.scaling
         if run.constant_prob is None:
-            stacked.export(run.best["cls"][1], cls_net)
+            shapes.export(run.best["cls"][1], cls_net)
         else:
             constant_classifier(cls_net, run.constant_prob)
-        stacked.export(run.best["reg"][1], reg_net)
+        shapes.export(run.best["reg"][1], reg_net)
         if pcfg.get("cost_smearing", False):
             scaling = scaling.with_smearing(forward_all(reg_net, data.val_x, data.g_model, data.g_decoding,
                                                         torch.device("cpu")), data.val_c)

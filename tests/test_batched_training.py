@@ -46,9 +46,9 @@ def strategies(d: int) -> list:
 SEEDS = [11, 22, 33, 44, 55]
 CASES = {
     # small widths and a batch that is not a multiple of the row padding; networks stop at different epochs
-    "small": (12, dict(epochs=40, batch_size=50, emb_dim=6, hidden_dim=5, patience=2, lr=3e-3)),
+    "small": (12, dict(epochs=40, batch_size=50, emb_dim=6, hidden_dim=5, patience=2, lr=3e-3, cost_lr=3e-3)),
     # odd text dimension (e.g. task feature columns), raw cost target (Softplus regressor), validation every 2
-    "odd": (19, dict(epochs=16, batch_size=32, emb_dim=7, hidden_dim=9, patience=2, lr=3e-3, cost_target="raw",
+    "odd": (19, dict(epochs=16, batch_size=32, emb_dim=7, hidden_dim=9, patience=2, lr=3e-3, cost_lr=3e-3, cost_target="raw",
                      eval_every=2)),
     "general": (16, dict(epochs=8, batch_size=128, patience=2, representation="general")),
     "task-specific": (16, dict(epochs=8, batch_size=128, patience=2, representation="task-specific")),
@@ -79,6 +79,27 @@ def test_training_alone_is_deterministic_and_seeds_differ():
     a, b = (fingerprint(fit_strategies([data], cfg, [7], CPU, warn=QUIET)[0]) for _ in range(2))
     c = fingerprint(fit_strategies([data], cfg, [8], CPU, warn=QUIET)[0])
     assert a == b and a[:2] != c[:2]
+
+
+def test_each_role_trains_at_its_own_learning_rate():
+    """predictor.lr drives the classifiers and predictor.cost_lr the regressors, and nothing else: changing
+    one leaves the other role's network, checkpoint and history exactly as they were."""
+    datas = strategies(12)[:3]
+    seeds = SEEDS[:3]
+    base = dict(epochs=12, batch_size=50, emb_dim=6, hidden_dim=5, patience=2)
+
+    def fits(lr, cost_lr):
+        return [fingerprint(f) for f in fit_strategies(datas, pcfg(**base, lr=lr, cost_lr=cost_lr), seeds, CPU,
+                                                       warn=QUIET)]
+
+    ref, faster_cost, faster_cls = fits(3e-4, 3e-4), fits(3e-4, 3e-3), fits(3e-3, 3e-4)
+    for r, c, k in zip(ref, faster_cost, faster_cls):
+        assert c[0] == r[0] and c[5]["cls"] == r[5]["cls"]  # the classifier did not see cost_lr
+        assert c[1] != r[1]  # the regressor did
+        assert k[1] == r[1] and k[5]["reg"] == r[5]["reg"]  # and the other way round
+        assert k[0] != r[0]
+        logloss = lambda fp: [h["val_logloss"] for h in fp[7] if "val_logloss" in h]  # noqa: E731
+        assert logloss(c) == logloss(r)
 
 
 @pytest.mark.parametrize("d,e,h", [(384, 64, 100), (12, 6, 5), (19, 7, 9), (391, 33, 17)])
@@ -122,7 +143,7 @@ def test_router_saves_the_same_bytes_alone_and_together(tmp_path, monkeypatch):
     """The CONCUR router trains every strategy that needs training in one fit_strategies call, and each
     strategy's saved files (weights and record) are byte-identical to training it alone."""
     cfg_path = write_tiny_dataset(tmp_path / "ds", n_tasks=60)
-    cfg_path.write_text(cfg_path.read_text() + "predictor:\n  epochs: 12\n  patience: 2\n  lr: 0.003\n"
+    cfg_path.write_text(cfg_path.read_text() + "predictor:\n  epochs: 12\n  patience: 2\n  lr: 0.003\n  cost_lr: 0.003\n"
                         "  batch_size: 8\n  hidden_dim: 6\n  emb_dim: 5\n")
     # strategies with different row counts: drop some of one strategy's training rows
     train = pd.read_csv(cfg_path.parent / "train.csv")

@@ -48,4 +48,4 @@ def test_lever_variants_are_valid_and_one_is_todays_defaults():
     defaults = {k: v[1] for k, v in SCHEMA["predictor"].items()}
     at_defaults = [n for n, (f, o) in lv.VARIANTS.items() if f == lv.BF16 and o.get(lv.SEED, 0) == 0
                    and all(defaults[k] == v for k, v in o.items() if k != lv.SEED)]
-    assert at_defaults == ["bf16_adopted_smearing"]
+    assert at_defaults == ["bf16_adopted_smearing_cost_lr1e-3"]

@@ -46,6 +46,7 @@ def test_unknown_keys_rejected_with_name(raw, key):
     ({"seed": True}, "seed"),
     ({"embedding": {"batch_size": 1.5}}, "embedding.batch_size"),
     ({"predictor": {"lr": "fast"}}, "predictor.lr"),
+    ({"predictor": {"cost_lr": None}}, "predictor.cost_lr"),
     ({"embedding": "x"}, "embedding"),
     ({"predictor": {"selection": "auc"}}, "predictor.selection"),
     ({"strategies": ["no-underscore"]}, "strategies"),

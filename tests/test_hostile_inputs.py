@@ -609,6 +609,7 @@ BAD_CONFIG_NUMBERS = [
     ("routing:\n  weights: [.nan]", "routing.weights"),
     ("embedding:\n  max_seq_length: 0", "embedding.max_seq_length"),
     ("predictor:\n  lr: .inf", "predictor.lr"),
+    ("predictor:\n  cost_lr: 0", "predictor.cost_lr"),
     ("predictor:\n  patience: -3", "predictor.patience"),
     ("collect:\n  temperature: .nan", "collect.temperature"),
     ("collect:\n  temperature: -1", "collect.temperature"),
