@@ -117,7 +117,7 @@ def main() -> None:
         # one thread, as predictor.py's --threads default (the old fit_strategy default)
         torch.set_num_threads(args.threads or 1)
         print(f"training threads: {torch.get_num_threads()}, device: {pc.device}; schedule: batch {pc.batch_size}, "
-              f"lr {pc.lr:g}, eval_every {pc.eval_every}, cost_smearing {pc.cost_smearing}")
+              f"lr {pc.lr:g}, cost_lr {pc.cost_lr:g}, eval_every {pc.eval_every}, cost_smearing {pc.cost_smearing}")
         quiet = lambda msg: None  # noqa: E731
 
         start = time.perf_counter()
