@@ -262,14 +262,6 @@ def parse_config(raw: Any, base_dir: str | os.PathLike, source: str = "config") 
     for key in ("batch_size",):
         if cfg.embedding[key] <= 0:
             raise ConcurError(f"{source}: config key 'embedding.{key}' must be positive")
-    for key in ("lr", "cost_lr"):
-        if not cfg.predictor[key] > 0 or cfg.predictor[key] == float("inf"):
-            raise ConcurError(f"{source}: config key 'predictor.{key}' must be a positive finite number")
-    if not 0 <= cfg.predictor.weight_decay < float("inf"):
-        raise ConcurError(f"{source}: config key 'predictor.weight_decay' must be a finite number >= 0")
-    for key in ("emb_dim", "hidden_dim", "batch_size", "epochs", "eval_every", "patience"):
-        if cfg.predictor[key] <= 0:
-            raise ConcurError(f"{source}: config key 'predictor.{key}' must be positive")
     if cfg.embedding.cache_dir is not None:
         if not cfg.embedding.cache_dir.strip():
             raise ConcurError(f"{source}: config key 'embedding.cache_dir' must be null or a folder path, got ''")
