@@ -25,6 +25,15 @@ guarded accuracy minus the unguarded curve's (linear interpolation between ungua
 equals B), with a paired bootstrap 95% interval over the test tasks. In local mode B is a per-task
 cap, so the share of test tasks whose realised cost exceeds B is printed too. Targets (issue 11): with the guard, mean realised/B <= 1.00 and no run above 1.03;
 accuracy at equal realised spend not lower than the unguarded curve's, within the interval.
+
+`--resplits N` also checks what the guard promises over many test sets instead of one: the validation
+and test tasks of each run are pooled and split again N times at random (the same sizes); each time the
+guard is calibrated on the new validation part and the new test part is routed (global mode). Printed
+per budget: the share of re-splits whose realised test spend exceeds B (with `--risk delta` it should
+be about delta; without a margin about one half) and the mean realised/B.
+
+    python benchmarks/bench_budget_guard.py --data_root 'results_work/{name}/data' --datasets mmlu_pro routerbench \
+        --pred_dirs 'results_work/{name}/seed0/output/concur' --resplits 100
 """
 from __future__ import annotations
 
@@ -50,7 +59,8 @@ DATASETS = ("mmlu_pro", "routerbench", "routellm_mmlu")
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data_root", default="/tmp/guard_data", help="folder holding one prepared data set per name")
+    p.add_argument("--data_root", default="/tmp/guard_data",
+                   help="folder holding one prepared data set per name, or a path with '{name}' in it")
     p.add_argument("--work", default="/tmp/guard_bench", help="scratch folder for the kNN prediction files")
     p.add_argument("--datasets", nargs="+", default=list(DATASETS))
     p.add_argument("--pred_dirs", nargs="+", default=None,
@@ -61,6 +71,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--time_limit", type=float, default=20.0)
     p.add_argument("--curve_points", type=int, default=30, help="unguarded solves per mode for the accuracy curve")
     p.add_argument("--n_boot", type=int, default=1000)
+    p.add_argument("--resplits", type=int, default=0,
+                   help="also measure the guard over this many random re-splits of validation + test (global mode)")
     p.add_argument("--out_csv", default=None, help="also write every row here (default: <work>/bench_budget_guard.csv)")
     return p.parse_args(argv)
 
@@ -149,6 +161,41 @@ def run(name: str, run_name: str, val: Predictions, test: Predictions, budgets: 
     return out
 
 
+def _rows(p: Predictions, idx: np.ndarray, split: str) -> Predictions:
+    return Predictions(split, p.question_ids[idx], p.strategies, p.prob[idx], p.pred_cost[idx], p.label[idx], p.cost[idx])
+
+
+def resplit_coverage(val: Predictions, test: Predictions, budgets: np.ndarray, args) -> pd.DataFrame:
+    """Realised test spend / B of the guard (global mode, with and without the risk margin) over
+    `args.resplits` random re-splits of the pooled validation and test tasks at their own sizes."""
+    pooled = Predictions("pooled", np.concatenate([val.question_ids, test.question_ids]), val.strategies,
+                         *(np.concatenate([getattr(val, a), getattr(test, a)]) for a in ("prob", "pred_cost", "label", "cost")))
+    rng = np.random.default_rng(12345)
+    risks = [None, args.risk] if args.risk else [None]
+    rows = []
+    for k in range(args.resplits):
+        order = rng.permutation(pooled.n_tasks)
+        v, t = _rows(pooled, order[:val.n_tasks], "val"), _rows(pooled, order[val.n_tasks:], "test")
+        spend = ValidationSpend(v, "global", 1, "fast")
+        idx = np.arange(t.n_tasks)
+        for b in budgets:
+            for risk in risks:
+                g = calibrate_budget(spend, float(b), risk, t.n_tasks, args.n_boot, k)
+                internal, _ = solver_budget(g, t.pred_cost, "global")
+                ch = route_budget(t.prob, t.pred_cost, internal, "global", 1, "fast").choice
+                rows.append({"budget": float(b), "guard": "realised" if risk is None else f"realised, risk {risk:g}",
+                             "ratio": float(t.cost[idx, ch].mean() / b), "accuracy": float(t.label[idx, ch].mean())})
+    return pd.DataFrame(rows)
+
+
+def print_resplits(df: pd.DataFrame) -> None:
+    print("  re-splits of validation + test, global mode: share of re-splits over B, mean realised/B")
+    for guard, g in df.groupby("guard", sort=False):
+        per = ", ".join(f"{b:.4g}: {(m.ratio > 1).mean():.2f} / {m.ratio.mean():.3f}" for b, m in g.groupby("budget"))
+        print(f"  {guard:<20} all budgets: {(g.ratio > 1).mean():.3f} over / {g.ratio.mean():.4f} "
+              f"(accuracy {g.accuracy.mean():.4f}); per budget: {per}")
+
+
 def print_rows(rows: list[dict]) -> None:
     print("  (ratio = realised test spend / B; dAcc@spend = guarded accuracy minus the unguarded curve's at the same "
           "realised spend; cover = share of test bootstrap resamples spending <= B; >B = share of test tasks whose "
@@ -179,7 +226,7 @@ def main(argv=None) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     all_rows: list[dict] = []
     for name in args.datasets:
-        data_dir = Path(args.data_root) / name
+        data_dir = Path(args.data_root.replace("{name}", name)) if "{name}" in args.data_root else Path(args.data_root) / name
         cfg = load_config(data_dir / "config.yml")
         ds = load_dataset(cfg, splits=("train",))
         pool = ds.strategies
@@ -205,6 +252,8 @@ def main(argv=None) -> None:
             t = time.perf_counter()
             rows = run(name, str(d), val, test, budgets, args)
             print_rows(rows)
+            if args.resplits:
+                print_resplits(resplit_coverage(val, test, budgets, args))
             print(f"   ({time.perf_counter() - t:.0f}s)", flush=True)
             all_rows += rows
     df = pd.DataFrame(all_rows)

@@ -5,10 +5,14 @@ misses the user's budget B. The guard routes the validation tasks on their predi
 same solver, mode and batches as the test tasks, and picks the internal budget B' (what the
 solver sees) whose realised validation spend equals B; B' is then used on the test (or new) tasks.
 
-The search. f(B') is the mean realised cost (gt_flops) of the validation assignment that
-`route_budget` returns for B'. f is a step function of B' and only approximately non-decreasing
-(the knapsack may swap tasks when the budget grows), so the guard defines B' as the first
-crossing at grid resolution:
+The statistic. In local mode f(B') is the mean realised cost (gt_flops) of the validation assignment
+that `route_budget` returns for B'. In global mode it is B' plus the mean residual (realised minus
+predicted cost) of that assignment: the knapsack fills B' on any task set up to one task's upgrade
+step, a step of size (cost difference) / n, so a few hundred validation tasks fall short of B' by
+more than the larger test set will; calibrated on the validation tasks' own predicted spend, B'
+overspent on test (README: budgeted routing). f is a step function of B' and only
+approximately non-decreasing (the knapsack may swap tasks when the budget grows), so the guard
+defines B' as the first crossing at grid resolution:
 
 1. Bracket [lo, hi]. Global mode: lo = the validation tasks' minimum feasible budget (every task
    at its cheapest predicted strategy), hi = the predicted mean cost of the most probable
@@ -20,11 +24,10 @@ crossing at grid resolution:
    f > B (target); the last one before it has f <= B.
 3. Bisect between the two, keeping f(left) <= B < f(right), until right - left <= rtol * B.
 
-B' is the final left end: its realised validation spend is <= B, every grid budget below it also
-spends <= B, and a budget rtol * B higher spends more than B. Where f is non-decreasing this is
-the largest budget whose validation spend is <= B, to within rtol * B. It cannot always be
-reached: if even lo spends more than B, B' = lo ("low": the cheapest assignment already
-overspends on validation); if hi spends <= B, B' = hi ("high": B is above what the most
+B' is the final left end: f(B') <= B, f <= B at every grid budget below it, and f > B at a budget
+rtol * B higher. Where f is non-decreasing this is the largest budget whose f is <= B, to within
+rtol * B. It cannot always be reached: if even f(lo) > B, B' = lo ("low": the cheapest assignment
+already overspends on validation); if f(hi) <= B, B' = hi ("high": B is above what the most
 accurate assignment spends). Both are reported in `GuardResult.note`.
 
 Solver. The search routes the validation tasks with the fast LP-hull solver by default (whatever
@@ -36,8 +39,8 @@ Risk. With `risk=delta` the statistic is not the mean but a (1 - delta) quantile
 bootstrap resamples of the validation tasks (the validation assignment at B' held fixed; the same
 resamples for every B', so the statistic is a deterministic function of B'). In global mode the
 knapsack pins the predicted spend at about B' on any task set, so only the residuals (realised
-minus predicted cost of the chosen strategies) are uncertain: the statistic is the predicted
-validation spend plus the (1 - delta) quantile of the resampled mean residual. In local mode the
+minus predicted cost of the chosen strategies) are uncertain: the statistic is B' plus the
+(1 - delta) quantile of the resampled mean residual. In local mode the
 predicted spend varies with the tasks too, so the resampled quantity is the realised cost itself.
 The search is the same; B' then leaves a margin so that the test tasks' realised spend is <= B
 with probability about 1 - delta. Two sources of error separate
@@ -163,6 +166,12 @@ class ValidationSpend:
     def pred_spend(self, internal_budget: float) -> float:
         return float(self.pred_costs(internal_budget).mean())
 
+    def routed_spend(self, internal_budget: float) -> float:
+        """Global mode: the predicted spend the solver reaches at this budget on the tasks to route: the budget
+        itself (the knapsack fills it to within one task's step), or the validation assignment's predicted
+        spend where that is higher (below the cheapest assignment, which `bracket` keeps the search above)."""
+        return max(float(internal_budget), self.pred_spend(internal_budget))
+
     def bracket(self, budget: float) -> tuple[float, float]:
         """[lo, hi] for the internal budget (module docstring, step 1)."""
         pc = self.val.pred_cost
@@ -232,19 +241,26 @@ def calibrate_budget(spend: ValidationSpend, budget: float, risk: float | None =
     lo, hi = spend.bracket(budget)
     quantile_of = None
     if risk is None:
-        stat = spend.spend
+        if spend.mode == "global":
+            def stat(b: float) -> float:
+                return spend.routed_spend(b) + float(spend.residuals(b).mean())
+        else:
+            stat = spend.spend
     else:
         weights = bootstrap_weights(spend.val.n_tasks, effective_size(n_test, spend.val.n_tasks), n_boot, seed)
 
         def quantile(b: float) -> float:
             if spend.mode == "global":
-                return spend.pred_spend(b) + float(np.quantile(weights @ spend.residuals(b), 1.0 - risk))
+                return spend.routed_spend(b) + float(np.quantile(weights @ spend.residuals(b), 1.0 - risk))
             return float(np.quantile(weights @ spend.costs(b), 1.0 - risk))
 
         stat = quantile_of = quantile
     internal, saturated = first_crossing(stat, budget, lo, hi, grid_size, rtol * budget)
     got = spend.spend(internal)
-    what = "realised validation spend" if risk is None else f"{1 - risk:g} quantile of resampled validation spend"
+    if risk is None:
+        what = "realised validation spend" if spend.mode == "local" else "internal budget + mean validation residual"
+    else:
+        what = f"{1 - risk:g} quantile of resampled validation spend"
     if saturated == "low":
         note = (f"cannot reach: even the cheapest assignment (internal budget {internal:.6g}) has {what} "
                 f"{stat(internal):.6g} > budget {budget:g}")

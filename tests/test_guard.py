@@ -80,6 +80,29 @@ def test_guard_carries_over_to_test_tasks():
         assert note == "" and abs(guarded / b - 1) < 0.04 and unguarded / b > 1.15
 
 
+def two_cost_tasks(n: int, seed: int) -> Predictions:
+    """Tasks with a cheap (cost 1) and a dear (cost 50) strategy, costs predicted exactly: a global knapsack
+    upgrades whole tasks, so its predicted spend moves in steps of 49 / n."""
+    rng = np.random.default_rng(seed)
+    prob = np.column_stack([rng.uniform(0.2, 0.5, n), rng.uniform(0.5, 0.9, n)])
+    cost = np.tile([1.0, 50.0], (n, 1))
+    return Predictions("val", np.arange(n).astype(str).astype(object), ["cheap", "dear"], prob, cost.copy(),
+                       (rng.random((n, 2)) < prob).astype(float), cost)
+
+
+@pytest.mark.parametrize("risk", [None, 0.1])
+def test_global_guard_budgets_for_the_tasks_to_route_not_validations_coarse_steps(risk):
+    # 40 validation tasks: an upgrade moves their mean predicted spend by 1.2, so the validation assignment
+    # spends up to 1.2 less than the solver's budget; 4,000 test tasks fill it. Exact predictions: no margin is due.
+    val, test = two_cost_tasks(40, 1), two_cost_tasks(4000, 2)
+    spend = ValidationSpend(val, "global", solver="fast")
+    for b in (5.0, 10.3, 17.7):
+        g = calibrate_budget(spend, b, risk, test.n_tasks, n_boot=200)
+        internal, _ = solver_budget(g, test.pred_cost, "global")
+        assert internal <= b * (1 + 1e-3)
+        assert realised(test, route_budget(test.prob, test.pred_cost, internal, "global", solver="fast").choice) <= b
+
+
 def test_global_may_raise_local_only_lowers():
     val = biased(300, 3, bias=1.5)  # over-estimated cost: realised spend falls short of the budget
     b = 3.0
@@ -142,7 +165,7 @@ def test_risk_margin_lowers_the_budget_and_covers():
     assert safe.val_quantile <= b and safe.val_spend < plain.val_spend
     w = bootstrap_weights(val.n_tasks, effective_size(test.n_tasks, val.n_tasks), 500, 0)
     resid = spend.costs(safe.internal_budget) - val.pred_cost[np.arange(val.n_tasks), spend.choice(safe.internal_budget)]
-    assert safe.val_quantile == pytest.approx(spend.pred_spend(safe.internal_budget) + np.quantile(w @ resid, 0.9))
+    assert safe.val_quantile == pytest.approx(safe.internal_budget + np.quantile(w @ resid, 0.9))
     loc = calibrate_budget(ValidationSpend(val, "local"), 2.0, risk=0.1, n_test=test.n_tasks, n_boot=500)
     assert loc.val_quantile == pytest.approx(np.quantile(w @ ValidationSpend(val, "local").costs(loc.internal_budget), 0.9))
     choice = route_budget(test.prob, test.pred_cost, safe.internal_budget, "global", solver="fast").choice
