@@ -3,7 +3,8 @@
 Budgeted routing constrains predicted cost. When the cost predictions are biased, realised spend
 misses the user's budget B. The guard routes the validation tasks on their predictions with the
 same solver, mode and batches as the test tasks, and picks the internal budget B' (what the
-solver sees) whose realised validation spend equals B; B' is then used on the test (or new) tasks.
+solver sees) at which the realised spend, as estimated on validation (the statistic f below), meets
+B; B' is then used on the test (or new) tasks.
 
 The statistic. In local mode f(B') is the mean realised cost (gt_flops) of the validation assignment
 that `route_budget` returns for B'. In global mode it is B' plus the mean residual (realised minus

@@ -303,12 +303,15 @@ def _budget_lines(res: dict[str, Any]) -> list[str]:
          "spend are seed means, the accuracy range over seeds in brackets; budgets per task spaced geometrically "
          "between the cheapest and the dearest single strategy's mean training cost). *guard none*: the constraint "
          "holds on predicted cost; *guard realised* (`--risk none`): the solver's budget is "
-         "calibrated on the validation predictions so that the realised validation spend meets the budget "
+         "calibrated on the validation predictions so that the realised spend estimated there meets the budget "
          "(concur/guard.py), in local mode only ever lowered; *realised, risk*: with `--risk 0.1`, the default of "
          "routing_constrained.py and of route(budget=...) (a margin so that "
          "realised spend <= budget with probability about 0.9). `spend / budget` is the seed mean of the realised "
          "test spend over the budget, with the worst seed; `vs unguarded` is the guarded accuracy minus the "
-         "unguarded solve's at the same realised spend (points, read off its budget sweep).", "",
+         "unguarded solve's at the same realised spend (points, read off its budget sweep). Every router and seed "
+         "is scored on the same test tasks, so they over- or underspend at the same budgets together: how often "
+         "the guard overspends is measured over random re-splits of validation and test "
+         "(`benchmarks/bench_budget_guard.py --resplits`, README).", "",
          "| router | mode | guard | budget | accuracy | realised cost | predicted cost | spend / budget (worst seed) | "
          "seeds over | vs unguarded | no-fit tasks |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in bud["rows"]:
