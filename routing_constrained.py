@@ -56,7 +56,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="global: one budget shared by all tasks (knapsack); local: each task gets the budget as a cap")
     p.add_argument("--guard", choices=list(GUARDS), default="realised",
                    help="realised (default): calibrate the budget the solver sees on the validation predictions so "
-                        "that realised validation spend equals --budget; none: constrain predicted cost only")
+                        "that the realised spend estimated there meets --budget; none: constrain predicted cost only")
     p.add_argument("--risk", default=None, metavar="DELTA",
                    help=f"with --guard realised: leave a margin so that realised spend <= budget with probability "
                         f"about 1 - DELTA (0 < DELTA < 1; bootstrap over the validation tasks), and report the "

@@ -236,7 +236,7 @@ def first_crossing(stat: Callable[[float], float], target: float, lo: float, hi:
 def calibrate_budget(spend: ValidationSpend, budget: float, risk: float | None = None, n_test: int | None = None,
                      n_boot: int = DEFAULT_N_BOOT, seed: int = 0, grid_size: int = DEFAULT_GRID_SIZE,
                      rtol: float = DEFAULT_RTOL) -> GuardResult:
-    """The internal budget whose realised validation spend (or its 1 - risk quantile) meets `budget`."""
+    """The internal budget at which the module docstring's statistic f (with risk: its quantile) meets `budget`."""
     budget = check_budget(budget)
     risk = check_risk(risk)
     lo, hi = spend.bracket(budget)
