@@ -167,12 +167,6 @@ class ValidationSpend:
     def pred_spend(self, internal_budget: float) -> float:
         return float(self.pred_costs(internal_budget).mean())
 
-    def routed_spend(self, internal_budget: float) -> float:
-        """Global mode: the predicted spend the solver reaches at this budget on the tasks to route: the budget
-        itself (the knapsack fills it to within one task's step), or the validation assignment's predicted
-        spend where that is higher (below the cheapest assignment, which `bracket` keeps the search above)."""
-        return max(float(internal_budget), self.pred_spend(internal_budget))
-
     def bracket(self, budget: float) -> tuple[float, float]:
         """[lo, hi] for the internal budget (module docstring, step 1)."""
         pc = self.val.pred_cost
@@ -240,22 +234,18 @@ def calibrate_budget(spend: ValidationSpend, budget: float, risk: float | None =
     budget = check_budget(budget)
     risk = check_risk(risk)
     lo, hi = spend.bracket(budget)
-    quantile_of = None
-    if risk is None:
-        if spend.mode == "global":
-            def stat(b: float) -> float:
-                return spend.routed_spend(b) + float(spend.residuals(b).mean())
-        else:
-            stat = spend.spend
-    else:
-        weights = bootstrap_weights(spend.val.n_tasks, effective_size(n_test, spend.val.n_tasks), n_boot, seed)
+    weights = None if risk is None else bootstrap_weights(spend.val.n_tasks, effective_size(n_test, spend.val.n_tasks),
+                                                          n_boot, seed)
 
-        def quantile(b: float) -> float:
-            if spend.mode == "global":
-                return spend.routed_spend(b) + float(np.quantile(weights @ spend.residuals(b), 1.0 - risk))
-            return float(np.quantile(weights @ spend.costs(b), 1.0 - risk))
+    def summary(x: np.ndarray) -> float:
+        """The mean, or with risk the (1 - risk) quantile of the resampled mean."""
+        return float(x.mean()) if weights is None else float(np.quantile(weights @ x, 1.0 - risk))
 
-        stat = quantile_of = quantile
+    def stat(b: float) -> float:
+        # global: the knapsack fills b on the tasks to route (module docstring), so only residuals are uncertain
+        return b + summary(spend.residuals(b)) if spend.mode == "global" else summary(spend.costs(b))
+
+    quantile_of = None if risk is None else stat
     internal, saturated = first_crossing(stat, budget, lo, hi, grid_size, rtol * budget)
     got = spend.spend(internal)
     if risk is None:
