@@ -11,7 +11,9 @@ settings as the results pipeline uses them (seed 0, every router at its defaults
   shared      the non-modular shared router retrained from scratch on the whole pool (timed)
   all         CONCUR trains every strategy from scratch, together (timed)
 
-Each is timed like the continual protocol times an update (concur.router_jobs.train_router: loading
+The update warm-starts the new strategies' cost regressors from Setting 1's (predictor.warm_start,
+default "cost"; --warm_start none|cost|both; benchmarks/bench_warm_start.py measures what each does
+to routing quality). Each is timed like the continual protocol times an update (concur.router_jobs.train_router: loading
 the inputs, fitting, saving). The update's and the one-by-one files are compared byte for byte.
 Targets (issue 16): update >= 3x faster than the shared retrain; all strategies <= 30 s.
 
@@ -58,6 +60,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1,
                     help="torch CPU threads (default: %(default)s, as predictor.py and make results' workers; "
                          "0: torch's default)")
+    ap.add_argument("--warm_start", choices=("none", "cost", "both"), default="cost",
+                    help="which new networks the update starts from Setting 1's (predictor.warm_start; "
+                         "default: %(default)s, the config default)")
     args = ap.parse_args()
     if args.threads < 0:
         ap.error("--threads must be >= 0")
@@ -72,8 +77,8 @@ def main() -> None:
             if (args.data / name).is_file():
                 shutil.copy2(args.data / name, data / name)
 
-        def config(tag: str, strategies: list[str] | None = None):
-            return dataset_config(data, args.seed, tmp / tag / "predictors", tmp / tag / "output", {},
+        def config(tag: str, strategies: list[str] | None = None, predictor: dict | None = None):
+            return dataset_config(data, args.seed, tmp / tag / "predictors", tmp / tag / "output", {}, predictor,
                                   strategies=strategies)
 
         ds = load_dataset(config("probe"))
@@ -81,12 +86,13 @@ def main() -> None:
         large, small = split_pool(pool, np.nanmean(ds.train.cost, axis=0))
         print(f"data: {args.data} ({len(pool)} strategies; {ds.train.cost.shape[0]} train tasks); "
               f"torch threads {torch.get_num_threads()}, group size {concur.training.GROUP_SIZE}")
-        print(f"setting 1 (dearer half): {', '.join(large)}\nadded: {', '.join(small)}")
+        print(f"setting 1 (dearer half): {', '.join(large)}\nadded: {', '.join(small)}"
+              + f" (warm start: {args.warm_start})")
 
         def update(tag: str) -> tuple[float, dict[str, str]]:
             shutil.rmtree(tmp / tag, ignore_errors=True)
             t1, _, _ = timed_train(config(tag, large), "concur")
-            t2, status, _ = timed_train(config(tag, pool), "concur")
+            t2, status, _ = timed_train(config(tag, pool, {"warm_start": args.warm_start}), "concur")
             assert sorted(k for k, v in status.items() if v == "trained") == sorted(small), status
             return t1, t2
 

@@ -95,6 +95,11 @@ SCHEMA: dict[str, Any] = {
         "temperature_scaling": ((bool,), True),
         # which part of the representation the predictors see: both (CONCUR), or one of them (an ablation)
         "representation": ((str,), "both"),
+        # which networks of a strategy trained while other strategies' current predictors are loaded (a
+        # continual update) start from the loaded network that fits its training rows best instead of a
+        # random initialisation (concur/warm_start.py): "cost" (the regressors), "both", or "none";
+        # with nothing loaded it changes nothing
+        "warm_start": ((str,), "cost"),
         "device": ((str,), "auto"),
         # extra task columns beside the text embedding: "length", "subject" (concur/features.py)
         "task_features": ((list,), []),
@@ -123,7 +128,7 @@ SCHEMA: dict[str, Any] = {
 
 # The CONCUR paper's predictor settings (predictor.preset: reference).
 REFERENCE_PREDICTOR = {"batch_size": 32, "eval_every": 3, "lr": 1e-3, "cost_lr": 1e-3, "selection": "accuracy", "cost_target": "raw",
-                       "temperature_scaling": False, "cost_smearing": False}
+                       "temperature_scaling": False, "cost_smearing": False, "warm_start": "none"}
 # Keys that moved: old key -> where the setting lives now.
 MOVED_KEYS = {
     ("predictor", "knn_k"): "routers.knn.k",
@@ -140,6 +145,7 @@ CHOICES = {
     ("predictor", "representation"): ("both", "general", "task-specific"),
     ("predictor", "selection"): ("logloss", "accuracy"),
     ("predictor", "cost_target"): ("log", "standardize", "raw"),
+    ("predictor", "warm_start"): ("cost", "both", "none"),
     ("predictor", "task_features"): TASK_FEATURES,
     ("routing", "solver"): ("auto", "exact", "fast"),
     ("collect", "backend"): ("auto", "vllm", "transformers"),

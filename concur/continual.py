@@ -1,7 +1,8 @@
 """The continual-routing protocol (the paper's Table 5): Setting 1 -> Setting 2, for every router.
 
 Setting 1 is the dearer half of the pool (by mean training cost), Setting 2 adds the cheaper half.
-A modular router starts Setting 2 from its Setting-1 parts and trains only the new strategies; the
+A modular router starts Setting 2 from its Setting-1 parts and trains only the new strategies (CONCUR's
+new cost regressors start from the Setting-1 regressor that fits them best: predictor.warm_start); the
 others retrain from scratch on the whole pool (the paper's "-FS" baselines). Every router's update
 is timed in the same process, one after another, on one CPU thread.
 
@@ -55,8 +56,11 @@ def run_continual(data_dir: Path, work: Path, seed: int, pool: list[str], train_
     main_store = seed_dir(work, seed) / "predictors"
     large, small = split_pool(pool, train_cost)
     main_files = sorted(p for p in main_store.rglob("*") if p.is_file())
+    # every router's settings, those that do not change what a part learns (warm_start) too: they change the update
+    settings = {name: make_router(name, job_config(data_dir, root, seed, name, {**overrides, "strategies": pool}),
+                                  seed).settings for name in routers}
     key = cache.fingerprint({"pool": pool, "large": large, "routers": routers, "overrides": overrides, "seed": seed,
-                             "main": _hashes(main_files)})
+                             "settings": settings, "main": _hashes(main_files)})
     record = root / "continual.json"
     if record.is_file():
         old = read_json(record)
@@ -106,6 +110,7 @@ def run_continual(data_dir: Path, work: Path, seed: int, pool: list[str], train_
     base = results.get("concur", {}).get("update_seconds")
     for r in results.values():
         r["time_vs_concur"] = r["update_seconds"] / base if base else None
-    out = {"key": key, "large": large, "small": small, "seed": seed, "routers": results}
+    out = {"key": key, "large": large, "small": small, "seed": seed, "routers": results,
+           "concur_warm_start": settings.get("concur", {}).get("warm_start")}
     write_json_atomic(record, out)
     return out

@@ -363,12 +363,18 @@ def _matched_spend_lines(ms: dict[str, Any], unit: str) -> list[str]:
     return L + [""]
 
 
+WARM_START_TEXT = {"cost": " (CONCUR's new cost regressors start from the best-fitting Setting-1 regressor, "
+                            "predictor.warm_start: cost)",
+                   "both": " (CONCUR's new networks start from the best-fitting Setting-1 networks, "
+                           "predictor.warm_start: both)"}
+
+
 def _continual_lines(ct: dict[str, Any]) -> list[str]:
     L = ["### Continual routing (the paper's Table 5 protocol)", "",
          f"Setting 1: the dearer strategies {', '.join(ct['large'])}. Setting 2 adds {', '.join(ct['small'])}. A "
-         "modular router starts from its Setting-1 parts and trains only the new strategies; the others retrain "
-         "from scratch on the whole pool. Every update is timed in one process, one after another, on one CPU "
-         "thread (concur/continual.py).", "",
+         f"modular router starts from its Setting-1 parts and trains only the new strategies"
+         f"{WARM_START_TEXT.get(ct.get('concur_warm_start'), '')}; the others retrain from scratch on the whole "
+         "pool. Every update is timed in one process, one after another, on one CPU thread (concur/continual.py).", "",
          "| router | modular | update wall-clock (s) | vs concur | parts trained / skipped | Setting-1 files "
          "byte-identical | Setting-2 AIQ | val-chosen point: accuracy | its cost |",
          "|---|---|---|---|---|---|---|---|---|"]

@@ -38,6 +38,7 @@ from .cost_scaling import CostScaling
 from .predictors import StrategyNet, accuracy_classifier, constant_classifier, cost_regressor
 
 PREDICT_CHUNK = 65536
+Init = tuple[StrategyNet | None, StrategyNet | None]  # networks to start from (classifier, regressor)
 
 
 @dataclass
@@ -324,9 +325,12 @@ def fit_strategy(data: StrategyData, pcfg: dict[str, Any], seed: int, device: to
 
 def fit_strategies(datas: list[StrategyData], pcfg: dict[str, Any], seeds: list[int], device: torch.device,
                    warn: Callable[[str], None] = print, names: list[str] | None = None,
-                   threads: int | None = 1) -> list[FitResult]:
+                   threads: int | None = 1, inits: list[Init] | None = None) -> list[FitResult]:
     """Train several strategies' predictors in one vectorised loop; one FitResult per strategy, each the
     same as training that strategy alone (on CPU; see the module docstring).
+
+    `inits`: per strategy, networks to start from instead of the seeded random ones ((classifier,
+    regressor), either None; concur/warm_start.py); the seed still orders the minibatches.
 
     On CPU, torch uses `threads` threads meanwhile (None: leave as is). One is the default:
     minibatch steps of these small networks gain nothing from more, and on a busy machine
@@ -336,13 +340,13 @@ def fit_strategies(datas: list[StrategyData], pcfg: dict[str, Any], seeds: list[
     if device.type == "cpu" and threads:
         torch.set_num_threads(threads)
     try:
-        return _fit(datas, pcfg, seeds, device, warn, names or [""] * len(datas))
+        return _fit(datas, pcfg, seeds, device, warn, names or [""] * len(datas), inits or [(None, None)] * len(datas))
     finally:
         torch.set_num_threads(previous)
 
 
 def _fit(datas: list[StrategyData], pcfg: dict[str, Any], seeds: list[int], device: torch.device,
-         warn: Callable[[str], None], names: list[str]) -> list[FitResult]:
+         warn: Callable[[str], None], names: list[str], inits: list[Init]) -> list[FitResult]:
     """fit_strategies' body.
 
     Every strategy runs its own schedule (epochs of its own length, its own permutations); one
@@ -360,10 +364,13 @@ def _fit(datas: list[StrategyData], pcfg: dict[str, Any], seeds: list[int], devi
     bs_pad = _round_up(bs, ROW_PAD)
     runs: list[_Run] = []
     offset = 0
-    for data, seed, name in zip(datas, seeds, names):
+    for data, seed, name, (cls_init, reg_init) in zip(datas, seeds, names, inits):
         torch.manual_seed(seed)
         cls_net = accuracy_classifier(d, pcfg["emb_dim"], pcfg["hidden_dim"], rep)
         reg_net = cost_regressor(d, pcfg["emb_dim"], pcfg["hidden_dim"], pcfg["cost_target"], rep)
+        for net, init in ((cls_net, cls_init), (reg_net, reg_init)):
+            if init is not None:
+                net.load_state_dict(init.state_dict())
         constant_prob = None
         if data.train_y.min() == data.train_y.max():
             # one class only: a network cannot learn a ranking; predict the smoothed base rate

@@ -23,7 +23,9 @@ from ..cost_scaling import CostScaling
 from ..errors import ConcurError
 from ..inputs import Inputs, TaskBatch, split_rows
 from ..predictors import StrategyNet, accuracy_classifier, cost_regressor
-from ..training import FitResult, StrategyData, fit_strategies, group_size, predict_outputs, resolve_device
+from ..training import (FitResult, Init, StrategyData, fit_strategies, forward_all, group_size, predict_outputs,
+                        resolve_device)
+from ..warm_start import Donor, choose_donor, warm_copy
 from .base import Log, Router
 
 
@@ -42,8 +44,11 @@ class ConcurRouter(Router):
     modular = True
     defaults = {k: v[1] for k, v in SCHEMA["predictor"].items()}
     choices = {"selection": ("logloss", "accuracy"), "cost_target": ("log", "standardize", "raw"),
-               "preset": ("default", "reference"), "representation": ("both", "general", "task-specific")}
-    unlearned = ("device", "preset")
+               "preset": ("default", "reference"), "representation": ("both", "general", "task-specific"),
+               "warm_start": ("cost", "both", "none")}
+    # warm_start changes only how strategies trained beside loaded ones start (a continual update); each
+    # part's record says which networks it started from
+    unlearned = ("device", "preset", "warm_start")
 
     def learned_settings(self) -> dict[str, Any]:
         out = super().learned_settings()
@@ -74,14 +79,77 @@ class ConcurRouter(Router):
         each strategy's part is the same as when it is trained alone (concur/training.py)."""
         device = resolve_device(self.settings["device"])
         parts = list(todo)
+        # warm start from the parts loaded before this call (never from one trained in it, so a part
+        # does not depend on which others train beside it)
+        donors = self._donors(inp, parts) if self.settings["warm_start"] != "none" else []
+        outputs = self._donor_outputs(inp, parts, donors)
         size = group_size(device)
         for start in range(0, len(parts), size):
             group = parts[start:start + size]
             datas = [self._data(inp, part) for part in group]
+            starts = [self._warm_start(inp, part, data, donors, outputs) for part, data in zip(group, datas)]
             fits = fit_strategies(datas, self.settings, [self.part_seed(part) for part in group], device, warn=log,
-                                  names=group, threads=None)
-            for part, data, fit in zip(group, datas, fits):
-                yield part, self._part_state(data, fit, device)
+                                  names=group, threads=None, inits=[init for init, _ in starts])
+            for part, data, fit, (_, origin) in zip(group, datas, fits, starts):
+                state = self._part_state(data, fit, device)
+                state.info["initialised_from"] = origin
+                yield part, state
+
+    def _donors(self, inp: Inputs, training: list[str]) -> list[Donor]:
+        out = []
+        for name in sorted(set(self.strategies) - set(training)):
+            state = self.states_.get(name)
+            if state is None:
+                continue
+            g_model, g_decoding = inp.strategy_vectors(name)
+            constant = state.info.get("constant_probability") is not None
+            out.append(Donor(name, None if constant else state.cls_net, state.reg_net, g_model, g_decoding))
+        return out
+
+    @staticmethod
+    def _donor_net(donor: Donor, role: str) -> StrategyNet | None:
+        return donor.cls_net if role == "cls" else donor.reg_net
+
+    def _donor_outputs(self, inp: Inputs, parts: list[str],
+                       donors: list[Donor]) -> tuple[np.ndarray, dict[str, dict[str, np.ndarray]]]:
+        """Every donor network's outputs on the training tasks of the parts to train (task rows, sorted;
+        {role: {donor: outputs}}): computed once, shared by the parts."""
+        if not donors or not parts:
+            return np.zeros(0, dtype=np.int64), {}
+        rows = np.unique(np.concatenate([split_rows(inp.ds.train, part)[1] for part in parts]))
+        x = inp.task_emb[torch.as_tensor(rows)]
+        cpu = torch.device("cpu")
+        return rows, {role: {d.name: forward_all(net, x, d.g_model, d.g_decoding, cpu) for d in donors
+                             if (net := self._donor_net(d, role)) is not None} for role in self._warm_roles()}
+
+    def _warm_roles(self) -> tuple[str, ...]:
+        return {"none": (), "cost": ("reg",), "both": ("cls", "reg")}[self.settings["warm_start"]]
+
+    def _warm_start(self, inp: Inputs, part: str, data: StrategyData, donors: list[Donor],
+                    outputs: tuple[np.ndarray, dict[str, dict[str, np.ndarray]]]) -> tuple[Init, dict[str, str] | None]:
+        """The networks `part` starts from (None: random) and their origin {role: donor strategy}."""
+        if not donors:
+            return (None, None), None
+        rows, by_role = outputs
+        at = np.searchsorted(rows, split_rows(inp.ds.train, part)[1])  # this part's training rows among them
+        g_to = torch.cat([data.g_model, data.g_decoding])
+        targets = {"cls": np.asarray(data.train_y, dtype=np.float64),
+                   "reg": CostScaling.fit(self.settings["cost_target"], data.train_c).forward(data.train_c)}
+        nets: dict[str, Any] = {"cls": None, "reg": None}
+        origin = {}
+        for role in self._warm_roles():
+            if role == "cls" and targets["cls"].min() == targets["cls"].max():
+                continue  # a constant classifier is not trained
+            shiftable = not (role == "reg" and self.settings["cost_target"] == "raw")  # Softplus output
+            best = choose_donor(role, {n: out[at] for n, out in by_role[role].items()}, targets[role], shiftable)
+            if best is None:
+                continue
+            name, shift, _ = best
+            donor = next(d for d in donors if d.name == name)
+            g_from = torch.cat([donor.g_model, donor.g_decoding])
+            nets[role] = warm_copy(self._donor_net(donor, role), g_from, g_to, shift)
+            origin[role] = name
+        return (nets["cls"], nets["reg"]), origin or None
 
     def _part_state(self, data: StrategyData, fit: FitResult, device: torch.device) -> ConcurPart:
         p_val, c_val = predict_outputs(fit.cls_net, fit.reg_net, fit.scaling, fit.temperature, data.val_x,
@@ -95,9 +163,11 @@ class ConcurRouter(Router):
     def part_summary(self, state: ConcurPart) -> str:
         v, be = state.info["validation"], state.info["best_epoch"]
         fmt = lambda x, spec: "nan" if x is None else format(x, spec)  # noqa: E731
+        origin = state.info.get("initialised_from")
+        warm = "; started from " + ", ".join(f"{r} of {n}" for r, n in origin.items()) if origin else ""
         return (f"best epoch cls {be['cls']}, reg {be['reg']}; val AUROC {fmt(v['auroc'], '.3f')}, "
                 f"Brier {fmt(v['brier'], '.4f')}, cost MAE {fmt(v['cost_mae'], '.4g')}, "
-                f"cost smearing x{state.scaling.smear:.3f}")
+                f"cost smearing x{state.scaling.smear:.3f}{warm}")
 
     def save_part(self, state: ConcurPart) -> tuple[dict[str, Any], dict[str, Any]]:
         meta = {"emb_dim": state.cls_net.emb_dim, "hidden_dim": state.cls_net.mlp[0].out_features,
@@ -119,7 +189,7 @@ class ConcurRouter(Router):
             raise ConcurError(f"{self.source}: cannot load the weights of '{part}': {str(err).splitlines()[0]}; "
                               f"retrain with `python predictor.py --strategy {part} --force`") from None
         info = {k: meta.get(k) for k in ("constant_probability", "best_epoch", "epochs_run", "n_train", "n_val",
-                                         "validation")}
+                                         "validation", "initialised_from")}
         return ConcurPart(cls_net, reg_net, scaling, float(meta["temperature"]), info)
 
     def predict_part(self, state: ConcurPart, batch: TaskBatch, strategies: list[str]) -> tuple[np.ndarray, np.ndarray]:
