@@ -18,9 +18,14 @@ import numpy as np
 import torch
 
 from . import metrics
+from .cost_scaling import CostScaling
 from .predictors import StrategyNet
+from .training import Init, StrategyData, forward_all
 
 NEWTON_STEPS = 50
+
+
+ROLES = {"none": (), "cost": ("reg",), "both": ("cls", "reg")}  # predictor.warm_start -> the roles warm-started
 
 
 @dataclass
@@ -33,6 +38,43 @@ class Donor:
     reg_net: StrategyNet
     g_model: torch.Tensor
     g_decoding: torch.Tensor
+
+    def net(self, role: str) -> StrategyNet | None:
+        return self.cls_net if role == "cls" else self.reg_net
+
+    @property
+    def g(self) -> torch.Tensor:
+        return torch.cat([self.g_model, self.g_decoding])
+
+
+def donor_outputs(donors: list[Donor], x: torch.Tensor, roles: tuple[str, ...]) -> dict[str, dict[str, np.ndarray]]:
+    """{role: {donor: its network's outputs on the rows of x}}, each donor with its own description vectors."""
+    cpu = torch.device("cpu")
+    return {role: {d.name: forward_all(net, x, d.g_model, d.g_decoding, cpu) for d in donors
+                   if (net := d.net(role)) is not None} for role in roles}
+
+
+def starting_networks(data: StrategyData, donors: list[Donor], outputs: dict[str, dict[str, np.ndarray]],
+                      cost_target: str) -> tuple[Init, dict[str, str] | None]:
+    """The networks a new strategy starts from ((classifier, regressor), None: random) and their origin
+    {role: donor}, for the roles in `outputs` (each donor's outputs on the strategy's training rows)."""
+    targets = {"cls": np.asarray(data.train_y, dtype=np.float64),
+               "reg": CostScaling.fit(cost_target, data.train_c).forward(data.train_c)}
+    g_to = torch.cat([data.g_model, data.g_decoding])
+    nets: dict[str, StrategyNet | None] = {"cls": None, "reg": None}
+    origin = {}
+    for role, by_donor in outputs.items():
+        if role == "cls" and targets["cls"].min() == targets["cls"].max():
+            continue  # a constant classifier is not trained
+        shiftable = not (role == "reg" and cost_target == "raw")  # a Softplus output
+        best = choose_donor(role, by_donor, targets[role], shiftable)
+        if best is None:
+            continue
+        name, shift, _ = best
+        donor = next(d for d in donors if d.name == name)
+        nets[role] = warm_copy(donor.net(role), donor.g, g_to, shift)
+        origin[role] = name
+    return (nets["cls"], nets["reg"]), origin or None
 
 
 def logit_shift(logits: np.ndarray, labels: np.ndarray) -> float:

@@ -4,7 +4,8 @@ Each strategy has its own pair of networks (concur/predictors.py), trained on th
 only (concur/training.py) with its own seed from (seed, strategy name); the strategies to train
 are trained together in one vectorised loop, each exactly as it would be alone; checkpoints are chosen on
 validation, P(correct) is temperature-scaled and the log-space cost regressor's median is turned
-into a mean by smearing, both fitted on validation. The files keep the reference layout in the
+into a mean by smearing, both fitted on validation. Strategies trained beside loaded parts (an update)
+start their cost regressors from the best-fitting loaded one (predictor.warm_start, concur/warm_start.py). The files keep the reference layout in the
 predictor folder: accuracy_cls_<s>.pt, cost_reg_<s>.pt and <s>.json (the record).
 """
 from __future__ import annotations
@@ -23,9 +24,9 @@ from ..cost_scaling import CostScaling
 from ..errors import ConcurError
 from ..inputs import Inputs, TaskBatch, split_rows
 from ..predictors import StrategyNet, accuracy_classifier, cost_regressor
-from ..training import (FitResult, Init, StrategyData, fit_strategies, forward_all, group_size, predict_outputs,
-                        resolve_device)
-from ..warm_start import Donor, choose_donor, warm_copy
+from ..training import FitResult, Init, StrategyData, fit_strategies, group_size, predict_outputs, resolve_device
+from ..warm_start import ROLES as WARM_ROLES
+from ..warm_start import Donor, donor_outputs, starting_networks
 from .base import Log, Router
 
 
@@ -45,7 +46,7 @@ class ConcurRouter(Router):
     defaults = {k: v[1] for k, v in SCHEMA["predictor"].items()}
     choices = {"selection": ("logloss", "accuracy"), "cost_target": ("log", "standardize", "raw"),
                "preset": ("default", "reference"), "representation": ("both", "general", "task-specific"),
-               "warm_start": ("cost", "both", "none")}
+               "warm_start": tuple(WARM_ROLES)}
     # warm_start changes only how strategies trained beside loaded ones start (a continual update); each
     # part's record says which networks it started from
     unlearned = ("device", "preset", "warm_start")
@@ -106,24 +107,14 @@ class ConcurRouter(Router):
             out.append(Donor(name, None if constant else state.cls_net, state.reg_net, g_model, g_decoding))
         return out
 
-    @staticmethod
-    def _donor_net(donor: Donor, role: str) -> StrategyNet | None:
-        return donor.cls_net if role == "cls" else donor.reg_net
-
     def _donor_outputs(self, inp: Inputs, parts: list[str],
                        donors: list[Donor]) -> tuple[np.ndarray, dict[str, dict[str, np.ndarray]]]:
-        """Every donor network's outputs on the training tasks of the parts to train (task rows, sorted;
-        {role: {donor: outputs}}): computed once, shared by the parts."""
+        """(task rows, sorted; {role: {donor: outputs}}) on the training tasks of the parts to train:
+        computed once, shared by the parts."""
         if not donors or not parts:
             return np.zeros(0, dtype=np.int64), {}
         rows = np.unique(np.concatenate([split_rows(inp.ds.train, part)[1] for part in parts]))
-        x = inp.task_emb[torch.as_tensor(rows)]
-        cpu = torch.device("cpu")
-        return rows, {role: {d.name: forward_all(net, x, d.g_model, d.g_decoding, cpu) for d in donors
-                             if (net := self._donor_net(d, role)) is not None} for role in self._warm_roles()}
-
-    def _warm_roles(self) -> tuple[str, ...]:
-        return {"none": (), "cost": ("reg",), "both": ("cls", "reg")}[self.settings["warm_start"]]
+        return rows, donor_outputs(donors, inp.task_emb[torch.as_tensor(rows)], WARM_ROLES[self.settings["warm_start"]])
 
     def _warm_start(self, inp: Inputs, part: str, data: StrategyData, donors: list[Donor],
                     outputs: tuple[np.ndarray, dict[str, dict[str, np.ndarray]]]) -> tuple[Init, dict[str, str] | None]:
@@ -132,24 +123,8 @@ class ConcurRouter(Router):
             return (None, None), None
         rows, by_role = outputs
         at = np.searchsorted(rows, split_rows(inp.ds.train, part)[1])  # this part's training rows among them
-        g_to = torch.cat([data.g_model, data.g_decoding])
-        targets = {"cls": np.asarray(data.train_y, dtype=np.float64),
-                   "reg": CostScaling.fit(self.settings["cost_target"], data.train_c).forward(data.train_c)}
-        nets: dict[str, Any] = {"cls": None, "reg": None}
-        origin = {}
-        for role in self._warm_roles():
-            if role == "cls" and targets["cls"].min() == targets["cls"].max():
-                continue  # a constant classifier is not trained
-            shiftable = not (role == "reg" and self.settings["cost_target"] == "raw")  # Softplus output
-            best = choose_donor(role, {n: out[at] for n, out in by_role[role].items()}, targets[role], shiftable)
-            if best is None:
-                continue
-            name, shift, _ = best
-            donor = next(d for d in donors if d.name == name)
-            g_from = torch.cat([donor.g_model, donor.g_decoding])
-            nets[role] = warm_copy(self._donor_net(donor, role), g_from, g_to, shift)
-            origin[role] = name
-        return (nets["cls"], nets["reg"]), origin or None
+        return starting_networks(data, donors, {role: {n: out[at] for n, out in by_donor.items()}
+                                                for role, by_donor in by_role.items()}, self.settings["cost_target"])
 
     def _part_state(self, data: StrategyData, fit: FitResult, device: torch.device) -> ConcurPart:
         p_val, c_val = predict_outputs(fit.cls_net, fit.reg_net, fit.scaling, fit.temperature, data.val_x,
