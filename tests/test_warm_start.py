@@ -137,6 +137,16 @@ def test_router_warm_starts_only_from_loaded_parts(tmp_path, warm):
     for s in old:  # the loaded parts are untouched
         for f in (f"accuracy_cls_{s}.pt", f"cost_reg_{s}.pt", f"{s}.json"):
             assert (warmed / f).read_bytes() == (cold / f).read_bytes()
+    # only new strategies start warm: a damaged part is rebuilt from scratch (as the cold update trained it)
+    (warmed / "cost_reg_small_cot.pt").unlink()
+    status = _fit(cfg_path, warmed, pool, warm=warm)
+    assert [k for k, v in status.items() if v == "trained"] == ["small_cot"]
+    assert _origin(warmed, "small_cot") is None
+    for f in ("accuracy_cls_small_cot.pt", "cost_reg_small_cot.pt"):
+        assert (warmed / f).read_bytes() == (cold / f).read_bytes()
+    (warmed / "small_cot.json").unlink()  # no record: a new strategy again, so it starts warm
+    assert _fit(cfg_path, warmed, old + ["small_cot"], warm=warm)["small_cot"] == "trained"
+    assert _origin(warmed, "small_cot") is not None
     # a new part does not depend on the new parts trained beside it: alone (same loaded parts) = together
     for s in new:
         alone = tmp_path / f"alone_{s}"

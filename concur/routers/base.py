@@ -99,6 +99,7 @@ class Router(ABC):
         self.strategies: list[str] = []
         self.states_: dict[str, Any] = {}
         self.fingerprints_: dict[str, str] = {}
+        self.new_parts_: set[str] = set()  # parts the last fit trained with nothing saved before (not rebuilt)
         # description vectors (g_model, g_decoding) of the fitted strategies, fingerprinted with the parts
         self.vectors_: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -204,6 +205,7 @@ class Router(ABC):
         parts = self.parts(self.strategies)
         status: dict[str, str] = {}
         todo: dict[str, tuple[list[str], str, dict[str, Any]]] = {}  # part -> (strategies, fingerprint, inputs)
+        self.new_parts_ = set()
         for part, names in parts.items():
             parts_fp = self.fingerprint_parts(inp, part, names)
             fp = cache.fingerprint(parts_fp)
@@ -224,6 +226,8 @@ class Router(ABC):
             n_val = sum(len(split_rows(inp.ds.val, s)[0]) for s in names)
             log(f"{self._label(part)}: training ({why}) on {n_train} train / {n_val} val rows")
             todo[part] = (names, fp, parts_fp)
+            if why == "new":
+                self.new_parts_.add(part)
         fitted = self.fit_parts(inp, {part: names for part, (names, _, _) in todo.items()}, log)
         for part, state in tqdm(fitted, total=len(todo), desc=f"{self.name} parts",
                                 disable=not progress or len(todo) < 2):

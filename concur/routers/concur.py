@@ -80,10 +80,11 @@ class ConcurRouter(Router):
         each strategy's part is the same as when it is trained alone (concur/training.py)."""
         device = resolve_device(self.settings["device"])
         parts = list(todo)
-        # warm start from the parts loaded before this call (never from one trained in it, so a part
-        # does not depend on which others train beside it)
+        # warm start of new strategies (a rebuilt part trains as it first did, from scratch) from the parts
+        # loaded before this call (never from one trained in it, so a part does not depend on which
+        # others train beside it)
         donors = self._donors(inp, parts) if self.settings["warm_start"] != "none" else []
-        outputs = self._donor_outputs(inp, parts, donors)
+        outputs = self._donor_outputs(inp, [p for p in parts if p in self.new_parts_], donors)
         size = group_size(device)
         for start in range(0, len(parts), size):
             group = parts[start:start + size]
@@ -119,7 +120,7 @@ class ConcurRouter(Router):
     def _warm_start(self, inp: Inputs, part: str, data: StrategyData, donors: list[Donor],
                     outputs: tuple[np.ndarray, dict[str, dict[str, np.ndarray]]]) -> tuple[Init, dict[str, str] | None]:
         """The networks `part` starts from (None: random) and their origin {role: donor strategy}."""
-        if not donors:
+        if not donors or part not in self.new_parts_:
             return (None, None), None
         rows, by_role = outputs
         at = np.searchsorted(rows, split_rows(inp.ds.train, part)[1])  # this part's training rows among them
