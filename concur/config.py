@@ -95,10 +95,10 @@ SCHEMA: dict[str, Any] = {
         "temperature_scaling": ((bool,), True),
         # which part of the representation the predictors see: both (CONCUR), or one of them (an ablation)
         "representation": ((str,), "both"),
-        # which networks of a strategy trained while other strategies' current predictors are loaded (a
-        # continual update) start from the loaded network that fits its training rows best instead of a
-        # random initialisation (concur/warm_start.py): "cost" (the regressors), "both", or "none";
-        # with nothing loaded it changes nothing
+        # which networks of a new strategy trained while other strategies of the pool have current
+        # predictors (a continual update) start from the current network that fits its training rows best
+        # instead of a random initialisation (concur/warm_start.py): "cost" (the regressors), "both", or
+        # "none"; with no other current predictor it changes nothing
         "warm_start": ((str,), "cost"),
         "device": ((str,), "auto"),
         # extra task columns beside the text embedding: "length", "subject" (concur/features.py)

@@ -1,10 +1,10 @@
-"""Warm start of a new strategy's networks from the best-fitting loaded strategy's networks.
+"""Warm start of a new strategy's networks from the best-fitting current strategy's networks.
 
 When strategies join a pool whose other predictors are already trained (a continual update),
 each new network may start from a trained one instead of a random initialisation: for each role
-(classifier, cost regressor), the loaded strategy whose network, after one shift of its output
-bias, fits the new strategy's training rows best (log-loss of P(correct), squared error of the
-standardised cost target). The copy computes exactly that shifted function for the new strategy:
+(classifier, cost regressor), the current network that, after one shift of its output bias, fits
+the new strategy's training rows best (log-loss of P(correct), squared error of the standardised
+cost target). The copy computes exactly that shifted function for the new strategy:
 the first-layer bias absorbs the change of the description vectors [g_model; g_decoding], the
 output bias the shift. Training then goes on as from any initialisation (same schedule, early
 stopping and checkpoint selection on validation).
@@ -30,7 +30,7 @@ ROLES = {"none": (), "cost": ("reg",), "both": ("cls", "reg")}  # predictor.warm
 
 @dataclass
 class Donor:
-    """A loaded strategy's networks and description vectors (cls_net None: a constant classifier,
+    """A current part's networks and description vectors (cls_net None: a constant classifier,
     which has no features to start from)."""
 
     name: str

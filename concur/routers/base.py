@@ -100,6 +100,7 @@ class Router(ABC):
         self.states_: dict[str, Any] = {}
         self.fingerprints_: dict[str, str] = {}
         self.new_parts_: set[str] = set()  # parts the last fit trained with nothing saved before (not rebuilt)
+        self.store_: Path | None = None  # the predictor folder of the last fit
         # description vectors (g_model, g_decoding) of the fitted strategies, fingerprinted with the parts
         self.vectors_: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -206,6 +207,7 @@ class Router(ABC):
         status: dict[str, str] = {}
         todo: dict[str, tuple[list[str], str, dict[str, Any]]] = {}  # part -> (strategies, fingerprint, inputs)
         self.new_parts_ = set()
+        self.store_ = None if store is None else Path(store)
         for part, names in parts.items():
             parts_fp = self.fingerprint_parts(inp, part, names)
             fp = cache.fingerprint(parts_fp)
@@ -240,6 +242,14 @@ class Router(ABC):
             log(f"{self._label(part)}: saved" + (f" ({summary})" if summary else ""))
             status[part] = "trained"
         return {part: status[part] for part in parts}
+
+    def saved_part(self, inp: Inputs, part: str, names: list[str]) -> Any | None:
+        """The state of `part` saved in the last fit's predictor folder if it is current there, else None
+        (missing, stale or damaged: the caller only wanted it if it was usable)."""
+        if self.store_ is None:
+            return None
+        chk = cache.check(self.record_path(self.store_, part), cache.fingerprint(self.fingerprint_parts(inp, part, names)))
+        return self._load_files(self.store_, part, chk.record, inp, names) if chk.current else None
 
     def load(self, inp: Inputs, strategies: list[str], store: Path) -> "Router":
         """Load every part from `store`, refusing missing, damaged or stale ones (one-line errors)."""

@@ -4,9 +4,10 @@ Each strategy has its own pair of networks (concur/predictors.py), trained on th
 only (concur/training.py) with its own seed from (seed, strategy name); the strategies to train
 are trained together in one vectorised loop, each exactly as it would be alone; checkpoints are chosen on
 validation, P(correct) is temperature-scaled and the log-space cost regressor's median is turned
-into a mean by smearing, both fitted on validation. Strategies trained beside loaded parts (an update)
-start their cost regressors from the best-fitting loaded one (predictor.warm_start, concur/warm_start.py). The files keep the reference layout in the
-predictor folder: accuracy_cls_<s>.pt, cost_reg_<s>.pt and <s>.json (the record).
+into a mean by smearing, both fitted on validation. New strategies trained while others have current
+parts (an update) start their cost regressors from the best-fitting current one (predictor.warm_start,
+concur/warm_start.py). The files keep the reference layout in the predictor folder:
+accuracy_cls_<s>.pt, cost_reg_<s>.pt and <s>.json (the record).
 """
 from __future__ import annotations
 
@@ -47,8 +48,8 @@ class ConcurRouter(Router):
     choices = {"selection": ("logloss", "accuracy"), "cost_target": ("log", "standardize", "raw"),
                "preset": ("default", "reference"), "representation": ("both", "general", "task-specific"),
                "warm_start": tuple(WARM_ROLES)}
-    # warm_start changes only how strategies trained beside loaded ones start (a continual update); each
-    # part's record says which networks it started from
+    # warm_start changes only how new strategies start while others have current parts (a continual update);
+    # each part's record says which networks it started from
     unlearned = ("device", "preset", "warm_start")
 
     def learned_settings(self) -> dict[str, Any]:
@@ -80,9 +81,8 @@ class ConcurRouter(Router):
         each strategy's part is the same as when it is trained alone (concur/training.py)."""
         device = resolve_device(self.settings["device"])
         parts = list(todo)
-        # warm start of new strategies (a rebuilt part trains as it first did, from scratch) from the parts
-        # loaded before this call (never from one trained in it, so a part does not depend on which
-        # others train beside it)
+        # warm start of new strategies (a rebuilt part trains from scratch) from the pool's current parts
+        # (never from one trained in this call, so a part does not depend on which others train beside it)
         donors = self._donors(inp, parts) if self.settings["warm_start"] != "none" else []
         outputs = self._donor_outputs(inp, [p for p in parts if p in self.new_parts_], donors)
         size = group_size(device)
@@ -98,9 +98,11 @@ class ConcurRouter(Router):
                 yield part, state
 
     def _donors(self, inp: Inputs, training: list[str]) -> list[Donor]:
+        """Every other strategy of the pool with a current part: loaded by this fit, or saved in its folder
+        (so `--strategy X` and `--strategy all` start X from the same networks)."""
         out = []
-        for name in sorted(set(self.strategies) - set(training)):
-            state = self.states_.get(name)
+        for name in sorted(set(inp.ds.strategies) - set(training)):
+            state = self.states_.get(name) if name in self.strategies else self.saved_part(inp, name, [name])
             if state is None:
                 continue
             g_model, g_decoding = inp.strategy_vectors(name)
