@@ -61,31 +61,45 @@ def _run(job: tuple[Path, float, float, int, Path]) -> dict:
             "epochs": sum(state.info["epochs_run"] for state in fitted.states_.values())}
 
 
+def add_job_arguments(ap: argparse.ArgumentParser) -> None:
+    """--data, --seeds, --workers: the arguments of a study that trains on imported data sets per seed."""
+    ap.add_argument("--data", type=Path, nargs="+", required=True, help="imported, embedded data set folders")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--workers", type=int, default=2)
+
+
+def check_data_folders(folders: list[Path]) -> None:
+    for folder in folders:
+        if not (folder / "train.csv").is_file():
+            sys.exit(f"error: {folder}: not an imported data set folder (no train.csv)")
+
+
+def map_jobs(run, jobs: list, workers: int):
+    """run(job) for every job in `workers` spawned processes (one torch thread each); results in job order."""
+    import multiprocessing as mp
+
+    with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=mp.get_context("spawn")) as pool:
+        yield from pool.map(run, jobs)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, nargs="+", required=True, help="imported, embedded data set folders")
+    add_job_arguments(ap)
     ap.add_argument("--cost_lr", type=float, nargs="+", default=[3e-4, 1e-3, 3e-3])
     ap.add_argument("--lr", type=float, nargs="+", default=[3e-4],
                     help="the classifiers' learning rates (default: %(default)s, the config default)")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
-    for folder in args.data:
-        if not (folder / "train.csv").is_file():
-            sys.exit(f"error: {folder}: not an imported data set folder (no train.csv)")
-    import multiprocessing as mp
-
+    check_data_folders(args.data)
     import pandas as pd
 
     with tempfile.TemporaryDirectory(prefix="bench_cost_lr_") as tmp:
         jobs = [(d.resolve(), lr, cost_lr, s, Path(tmp)) for d in args.data for lr in args.lr
                 for cost_lr in args.cost_lr for s in args.seeds]
-        with ProcessPoolExecutor(max_workers=max(1, args.workers), mp_context=mp.get_context("spawn")) as pool:
-            rows = []
-            for row in pool.map(_run, jobs):
-                rows.append(row)
-                print(f"{row['data']} lr {row['lr']:g} cost_lr {row['cost_lr']:g} seed {row['seed']}: "
-                      f"val AIQ {row['val_aiq']:.4f}, test AIQ {row['test_aiq']:.4f}, {row['train_s']:.1f} s", flush=True)
+        rows = []
+        for row in map_jobs(_run, jobs, args.workers):
+            rows.append(row)
+            print(f"{row['data']} lr {row['lr']:g} cost_lr {row['cost_lr']:g} seed {row['seed']}: "
+                  f"val AIQ {row['val_aiq']:.4f}, test AIQ {row['test_aiq']:.4f}, {row['train_s']:.1f} s", flush=True)
     table = pd.DataFrame(rows).groupby(["data", "lr", "cost_lr"]).agg(
         val_aiq=("val_aiq", "mean"), test_aiq=("test_aiq", "mean"), val_cost_mae=("val_cost_mae", "mean"),
         epochs=("epochs", "mean"), train_s=("train_s", "mean"), seeds=("seed", "count"))

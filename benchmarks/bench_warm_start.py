@@ -26,7 +26,6 @@ import shutil
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -86,28 +85,23 @@ def _run(job: tuple[Path, int, Path]) -> list[dict]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, nargs="+", required=True, help="imported, embedded data set folders")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--workers", type=int, default=2)
-    args = ap.parse_args()
-    for folder in args.data:
-        if not (folder / "train.csv").is_file():
-            sys.exit(f"error: {folder}: not an imported data set folder (no train.csv)")
-    import multiprocessing as mp
+    from bench_cost_lr import add_job_arguments, check_data_folders, map_jobs
 
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_job_arguments(ap)
+    args = ap.parse_args()
+    check_data_folders(args.data)
     import pandas as pd
 
     with tempfile.TemporaryDirectory(prefix="bench_warm_start_") as tmp:
         jobs = [(d.resolve(), s, Path(tmp)) for d in args.data for s in args.seeds]
-        with ProcessPoolExecutor(max_workers=max(1, args.workers), mp_context=mp.get_context("spawn")) as pool:
-            rows = []
-            for result in pool.map(_run, jobs):
-                rows.extend(result)
-                for row in result:
-                    print(f"{row['data']} seed {row['seed']} {row['arm']}: val AIQ {row['val_aiq']:.4f}, "
-                          f"test AIQ {row['test_aiq']:.4f}, new strategies' val log-loss {row['new_val_logloss']:.4f}, "
-                          f"{row['new_epochs']} epochs, update {row['update_s']:.1f} s", flush=True)
+        rows = []
+        for result in map_jobs(_run, jobs, args.workers):
+            rows.extend(result)
+            for row in result:
+                print(f"{row['data']} seed {row['seed']} {row['arm']}: val AIQ {row['val_aiq']:.4f}, "
+                      f"test AIQ {row['test_aiq']:.4f}, new strategies' val log-loss {row['new_val_logloss']:.4f}, "
+                      f"{row['new_epochs']} epochs, update {row['update_s']:.1f} s", flush=True)
     table = pd.DataFrame(rows).drop(columns="started_from").groupby(["data", "arm"]).agg(
         val_aiq=("val_aiq", "mean"), test_aiq=("test_aiq", "mean"), new_val_logloss=("new_val_logloss", "mean"),
         new_val_cost_mae=("new_val_cost_mae", "mean"), new_epochs=("new_epochs", "mean"),
