@@ -12,7 +12,8 @@
 Training reads the train and validation splits only and saves the router under predictor_path
 (CONCUR in the reference layout: accuracy_cls_<s>.pt, cost_reg_<s>.pt, <s>.json; other routers in
 predictor_path/<router>/). A part whose data, embeddings and settings are unchanged is reused; a
-modular router trains only new or changed strategies. Afterwards a diagnostics table (validation
+modular router trains only new or changed strategies (CONCUR starts a new strategy's cost regressor
+from the best-fitting current one of the pool, config key predictor.warm_start). Afterwards a diagnostics table (validation
 and test AUROC, Brier, ECE, cost MAE and bias, for the router and a kNN peer) is printed and saved to
 <predictor_path>/diagnostics.csv; the test split is read only then.
 
