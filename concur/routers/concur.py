@@ -83,8 +83,9 @@ class ConcurRouter(Router):
         parts = list(todo)
         # warm start of new strategies (a rebuilt part trains from scratch) from the pool's current parts
         # (never from one trained in this call, so a part does not depend on which others train beside it)
-        donors = self._donors(inp, parts) if self.settings["warm_start"] != "none" else []
-        outputs = self._donor_outputs(inp, [p for p in parts if p in self.new_parts_], donors)
+        new = [part for part in parts if part in self.new_parts_]
+        donors = self._donors(inp, parts) if new and self.settings["warm_start"] != "none" else []
+        outputs = self._donor_outputs(inp, new, donors)
         size = group_size(device)
         for start in range(0, len(parts), size):
             group = parts[start:start + size]
