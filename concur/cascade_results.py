@@ -46,10 +46,14 @@ def _scorer(test: AnswerView, n_boot: int, seed: int):
 
 
 def evaluate(val: AnswerView, test: AnswerView, routers: dict[str, Predictions], n_boot: int = 500,
-             seed: int = 12345, train: AnswerView | None = None) -> dict[str, Any]:
+             seed: int = 12345, train: AnswerView | None = None, prior: str | None = None) -> dict[str, Any]:
     """The routed and the learned chain cascade (prior: `val`/`test`'s router), the agreement cascade and every question-only
     router in `routers` (test predictions on the same tasks and strategies), with paired differences to the
-    best question-only router; plus the AUROC diagnostics for the chain's cheapest and last strategies."""
+    best question-only router on test and, where `prior` names the router in `routers` that the views carry,
+    to that router (what the answers add to the same question-only predictions); plus the AUROC diagnostics
+    for the chain's cheapest and last strategies."""
+    if prior is not None and prior not in routers:
+        raise ConcurError(f"the cascades' prior '{prior}' is not among the question-only routers scored")
     chain = chain_order(val.label, val.cost)
     score = _scorer(test, n_boot, seed)
     out: dict[str, Any] = {"chain": [test.strategies[j] for j in chain], "n_test": test.n_tasks, "aiq": {},
@@ -89,6 +93,11 @@ def evaluate(val: AnswerView, test: AnswerView, routers: dict[str, Predictions],
     for key, name in (("cascade_minus_best", "cascade"), ("cascade_routing_minus_best", "cascade routing"),
                       ("routed_minus_best", "routed cascade"), ("agreement_minus_best", "agreement cascade + singles")):
         out[key] = {"diff": out["aiq"][name] - out["aiq"][best], "ci": curves.interval(boots[name] - boots[best])}
+    out["prior"] = prior
+    if prior is not None:
+        for key, name in (("cascade_routing_minus_prior", "cascade routing"), ("routed_minus_prior", "routed cascade")):
+            out[key] = {"diff": out["aiq"][name] - out["aiq"][prior],
+                        "ci": curves.interval(boots[name] - boots[prior])}
     cheap = chain[:2] if len(chain) >= 3 else chain[:1]
     out["auroc"] = {f"{role} ({test.strategies[j]})": signal_auroc(val, test, cheap, j)
                     for role, j in (("cheap", chain[0]), ("strong", chain[-1]))}
@@ -108,6 +117,10 @@ def format_lines(name: str, res: dict[str, Any]) -> list[str]:
                        ("cascade_minus_best", "learned chain cascade"), ("agreement_minus_best", "agreement cascade")):
         d = res[key]
         lines.append(f"  {label} - {best}: {d['diff']:+.4f} [{d['ci'][0]:+.4f}, {d['ci'][1]:+.4f}]")
+    for key, label in (("cascade_routing_minus_prior", "cascade routing"), ("routed_minus_prior", "routed cascade")):
+        if key in res:
+            d = res[key]
+            lines.append(f"  {label} - its prior {res['prior']}: {d['diff']:+.4f} [{d['ci'][0]:+.4f}, {d['ci'][1]:+.4f}]")
     p = res["agreement_point"]
     lines.append(f"  agreement cascade point: accuracy {p['accuracy']:.3f} at cost {p['cost']:.2f}")
     for k, v in res["auroc"].items():
@@ -165,6 +178,4 @@ def evaluate_dataset(cfg, ds, test_sets: dict[str, Predictions], val_sets: dict[
     test_sets = {name: with_split_outcomes(preds, ds.test) for name, preds in test_sets.items()}
     prior = prior or pick_prior(val_sets)
     train, val, test = split_views(cfg, ds, val_sets[prior], test_sets[prior])
-    out = evaluate(val, test, test_sets, n_boot=n_boot, seed=seed, train=train)
-    out["prior"] = prior
-    return out
+    return evaluate(val, test, test_sets, n_boot=n_boot, seed=seed, train=train, prior=prior)

@@ -464,12 +464,22 @@ def _cascade_lines(cs: dict[str, Any], png: str | None = None) -> list[str]:
     L.append("")
     met = cs["cascade_routing_minus_best"]
     L.append(f"Cascade routing minus the best question-only router ({best}): {met['diff']:+.4f}{_ci(met['ci'], 4)}. "
-             "Test AUROC of P(correct) from the prior alone -> the prior plus the two cheapest strategies' answers: "
+             + _minus_prior_text(cs) + "Test AUROC of P(correct) from the prior alone -> the prior plus the two "
+             "cheapest strategies' answers: "
              + "; ".join(f"{k}: {v['prior']:.3f} -> {v['prior+answers']:.3f}" for k, v in cs["auroc"].items()) + ".")
     L.append("")
     if png:
         L += [f"![cascades' accuracy-cost hulls]({png})", ""]
     return L
+
+
+def _minus_prior_text(cs: dict[str, Any]) -> str:
+    """What the answers add to the same question-only predictions: the cascades minus their own prior (the router
+    chosen on validation), paired."""
+    d, rd = cs["cascade_routing_minus_prior"], cs["routed_minus_prior"]
+    return (f"Minus its own prior ({cs['prior']}, the question-only router chosen on validation: what the answers add "
+            f"to the same predictions): cascade routing {d['diff']:+.4f}{_ci(d['ci'], 4)}, routed cascade "
+            f"{rd['diff']:+.4f}{_ci(rd['ci'], 4)}. ")
 
 
 def _ood_cascade_lines(results: list[dict[str, Any]]) -> list[str]:
@@ -483,13 +493,15 @@ def _ood_cascade_lines(results: list[dict[str, Any]]) -> list[str]:
          "train split's answers and every choice is made on validation, so none of it has seen the test source. "
          "AIQ differences to the best question-only router on test, paired 95% bootstrap intervals.", "",
          "| data set | prior | best question-only router | its AIQ | cascade routing | - best | routed cascade - best "
-         "| strategies run per task |", "|---|---|---|---|---|---|---|---|"]
+         "| cascade routing - prior | strategies run per task |", "|---|---|---|---|---|---|---|---|---|"]
     for res in results:
         cs = res["cascades"]
         best, d, rd = cs["best_question_only"], cs["cascade_routing_minus_best"], cs["routed_minus_best"]
+        pd = cs["cascade_routing_minus_prior"]
         L.append(f"| {res['name']} | {cs['prior']} | {best} | {_f(cs['aiq'][best], 4)} | "
                  f"{_f(cs['aiq']['cascade routing'], 4)} | {d['diff']:+.4f}{_ci(d['ci'], 4)} | "
-                 f"{rd['diff']:+.4f}{_ci(rd['ci'], 4)} | {cs['cascade_routing_steps']:.2f} |")
+                 f"{rd['diff']:+.4f}{_ci(rd['ci'], 4)} | {pd['diff']:+.4f}{_ci(pd['ci'], 4)} | "
+                 f"{cs['cascade_routing_steps']:.2f} |")
     return L + [""]
 
 

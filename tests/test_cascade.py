@@ -118,6 +118,7 @@ def test_evaluate_scores_every_method_on_the_same_resamples():
         assert 0.0 <= res["aiq"][k] <= 1.0
     lo, hi = res["routed_minus_best"]["ci"]
     assert lo <= res["routed_minus_best"]["diff"] <= hi
+    assert "cascade_routing_minus_prior" not in res  # no prior named: no comparison with it
     # each method's stored hull (what the plot draws) is the curve its AIQ integrates
     from concur import curves
 
@@ -167,3 +168,19 @@ def test_answer_view_needs_answers_only_where_the_outcome_is_known():
     answers.observed[1, 1] = False  # an outcome without its answer
     with pytest.raises(ConcurError, match="answers_train.csv: some"):
         answer_view(preds, answers)
+
+
+def test_evaluate_compares_the_cascades_with_their_own_prior_on_the_same_resamples():
+    val, test = synthetic(300, 0), synthetic(300, 1)
+    prior = Predictions("test", test.question_ids, test.strategies, test.prob, test.pred_cost, test.label, test.cost)
+    # a second question-only router that knows the outcomes: the best on test, so "best" and "prior" differ
+    oracle = Predictions("test", test.question_ids, test.strategies, test.label.astype(float), test.cost, test.label,
+                         test.cost)
+    res = evaluate(val, test, {"prior": prior, "oracle": oracle}, n_boot=50, prior="prior")
+    assert res["best_question_only"] == "oracle" and res["prior"] == "prior"
+    for key, name in (("cascade_routing_minus_prior", "cascade routing"), ("routed_minus_prior", "routed cascade")):
+        d, (lo, hi) = res[key]["diff"], res[key]["ci"]
+        assert d == pytest.approx(res["aiq"][name] - res["aiq"]["prior"]) and lo <= d <= hi
+        assert d != pytest.approx(res[key.replace("prior", "best")]["diff"])
+    with pytest.raises(ConcurError, match="'knn' is not among"):
+        evaluate(val, test, {"prior": prior}, n_boot=10, prior="knn")

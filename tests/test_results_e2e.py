@@ -85,6 +85,9 @@ def test_orchestration_on_synthetic_data(tmp_path, monkeypatch):
     assert {"cascade routing", "routed cascade", "cascade", "agreement cascade + singles"} <= set(cs["aiq"])
     d, (lo, hi) = cs["cascade_routing_minus_best"]["diff"], cs["cascade_routing_minus_best"]["ci"]
     assert d == pytest.approx(cs["aiq"]["cascade routing"] - cs["aiq"][cs["best_question_only"]]) and lo <= hi
+    for key, name in (("cascade_routing_minus_prior", "cascade routing"), ("routed_minus_prior", "routed cascade")):
+        d, (lo, hi) = cs[key]["diff"], cs[key]["ci"]  # what the answers add to the prior's own predictions
+        assert d == pytest.approx(cs["aiq"][name] - cs["aiq"][cs["prior"]]) and lo <= hi
     assert 1.0 <= cs["cascade_routing_steps"] <= 3.0
     assert cs["cascade_routing_answer_model"].startswith("train answers")  # fitted on the train split's answers
     cont = res["continual"]
@@ -155,6 +158,11 @@ def test_orchestration_on_synthetic_data(tmp_path, monkeypatch):
     assert "Routing on the models' answers" in text and "| cascade routing |" in text
     ood_rows = text.split("## Routing on the models' answers out of distribution")[1].split("##")[0]
     assert "| demo_ood | " in ood_rows
+    ood_cells = [c.strip() for c in ood_rows.split("| demo_ood | ")[1].split("\n")[0].split("|")]
+    vs_prior = ocs["cascade_routing_minus_prior"]
+    assert ood_cells[6] == f"{vs_prior['diff']:+.4f} [{vs_prior['ci'][0]:.4f}, {vs_prior['ci'][1]:.4f}]"
+    own = res2["cascades"]["cascade_routing_minus_prior"]
+    assert f"Minus its own prior ({res2['cascades']['prior']}," in text and f"cascade routing {own['diff']:+.4f}" in text
     assert "## synthetic demo" in text and "Continual routing" in text and "nan" not in text.lower().split("definitions")[0]
     for name in REGISTRY:
         assert f"| {name} |" in text and f"`{name}`" in text
