@@ -128,12 +128,29 @@ def format_lines(name: str, res: dict[str, Any]) -> list[str]:
     return lines
 
 
-def pick_prior(val_sets: dict[str, Predictions]) -> str:
-    """The question-only router whose validation curve has the highest AIQ (the cascades' prior; chosen on
-    validation so the test comparison stays honest)."""
+def validation_aiq(val_sets: dict[str, Predictions]) -> dict[str, float]:
+    """Each question-only router's AIQ on its validation predictions (a 200-weight sweep)."""
     weights = weight_grid(size=200)
-    aiq = {name: curve_aiq(preds.label, preds.cost, *sweep(preds, weights)) for name, preds in val_sets.items()}
-    return max(aiq, key=aiq.get)
+    return {name: curve_aiq(preds.label, preds.cost, *sweep(preds, weights)) for name, preds in val_sets.items()}
+
+
+def pick_prior(val_aiq: dict[str, float]) -> str:
+    """The question-only router of highest validation AIQ (`validation_aiq`): the cascades' prior, chosen on
+    validation so the test comparison stays honest."""
+    return max(val_aiq, key=val_aiq.get)
+
+
+def rank_agreement(val_aiq: dict[str, float], test_aiq: dict[str, float]) -> float | None:
+    """Spearman correlation of the routers' validation and test AIQ: how well validation, where every choice is
+    made, ranks the question-only routers that the cascades are compared with on test (None: fewer than three
+    routers, or a split on which they all tie)."""
+    from scipy.stats import spearmanr  # lazy: only the report needs it
+
+    names = list(val_aiq)
+    val, test = [val_aiq[n] for n in names], [test_aiq[n] for n in names]
+    if len(names) < 3 or len(set(val)) < 2 or len(set(test)) < 2:
+        return None
+    return float(spearmanr(val, test).statistic)
 
 
 def with_split_outcomes(preds: Predictions, split: SplitOutcomes) -> Predictions:
@@ -173,9 +190,14 @@ def evaluate_dataset(cfg, ds, test_sets: dict[str, Predictions], val_sets: dict[
                      n_boot: int, seed: int, prior: str | None = None) -> dict[str, Any]:
     """`evaluate` on a results run's data set: the answers files of `cfg`, every router's seed-0 predictions as
     a question-only baseline, and as the prior `prior` or else the router picked on validation
-    (`pick_prior`), all on the data set's gold labels (`ds`)."""
+    (`pick_prior`), all on the data set's gold labels (`ds`); with every router's validation AIQ and how well it
+    ranks them on test (`rank_agreement`)."""
     val_sets = {name: with_split_outcomes(preds, ds.val) for name, preds in val_sets.items()}
     test_sets = {name: with_split_outcomes(preds, ds.test) for name, preds in test_sets.items()}
-    prior = prior or pick_prior(val_sets)
+    val_aiq = validation_aiq(val_sets)
+    prior = prior or pick_prior(val_aiq)
     train, val, test = split_views(cfg, ds, val_sets[prior], test_sets[prior])
-    return evaluate(val, test, test_sets, n_boot=n_boot, seed=seed, train=train, prior=prior)
+    out = evaluate(val, test, test_sets, n_boot=n_boot, seed=seed, train=train, prior=prior)
+    out["validation_aiq"] = val_aiq
+    out["val_test_rank_correlation"] = rank_agreement(val_aiq, out["aiq"])
+    return out

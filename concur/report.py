@@ -477,9 +477,17 @@ def _minus_prior_text(cs: dict[str, Any]) -> str:
     """What the answers add to the same question-only predictions: the cascades minus their own prior (the router
     chosen on validation), paired."""
     d, rd = cs["cascade_routing_minus_prior"], cs["routed_minus_prior"]
-    return (f"Minus its own prior ({cs['prior']}, the question-only router chosen on validation: what the answers add "
+    text = (f"Minus its own prior ({cs['prior']}, the question-only router chosen on validation: what the answers add "
             f"to the same predictions): cascade routing {d['diff']:+.4f}{_ci(d['ci'], 4)}, routed cascade "
             f"{rd['diff']:+.4f}{_ci(rd['ci'], 4)}. ")
+    val_aiq, rho = cs["validation_aiq"], cs["val_test_rank_correlation"]
+    by_test = sorted(val_aiq, key=lambda n: -cs["aiq"][n])
+    agreement = "n/a (too few routers, or all tied)" if rho is None else f"{rho:+.2f}"
+    return text + (f"How well validation, where the prior and every other choice is made, ranks the question-only routers "
+                   f"as test does: Spearman correlation of their validation and test AIQ over {len(val_aiq)} routers "
+                   f"{agreement} (1: the same order); the three best on test have validation AIQ "
+                   + ", ".join(f"{n} {val_aiq[n]:.4f}" for n in by_test[:3])
+                   + f"; the prior ranks {by_test.index(cs['prior']) + 1} of {len(by_test)} on test. ")
 
 
 def _ood_cascade_lines(results: list[dict[str, Any]]) -> list[str]:

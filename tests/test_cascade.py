@@ -9,7 +9,7 @@ import pytest
 
 from concur.answer_features import AnswerView, agreement, signal_auroc
 from concur.cascade import (LearnedCascade, RoutedCascade, agreement_cascade, cascade_outcomes, chain_order)
-from concur.cascade_results import evaluate, pick_prior, with_split_outcomes
+from concur.cascade_results import evaluate, pick_prior, rank_agreement, validation_aiq, with_split_outcomes
 from concur.data import SplitOutcomes
 from concur.errors import ConcurError
 from concur.metrics import auroc
@@ -141,10 +141,10 @@ def test_priors_are_chosen_and_scored_on_the_data_sets_own_labels():
     order = rng.permutation(400)  # rows in another order than the split's
     echo = Predictions("val", val.question_ids[order], val.strategies, echo_label[order], val.pred_cost[order],
                        echo_label[order], val.cost[order])
-    assert pick_prior({"honest": honest, "echo": echo}) == "echo"
+    assert pick_prior(validation_aiq({"honest": honest, "echo": echo})) == "echo"
     fixed = {k: with_split_outcomes(p, split) for k, p in {"honest": honest, "echo": echo}.items()}
     assert np.array_equal(fixed["echo"].label, val.label[order]) and np.array_equal(fixed["echo"].cost, val.cost[order])
-    assert pick_prior(fixed) == "honest"
+    assert pick_prior(validation_aiq(fixed)) == "honest"
     stranger = Predictions("val", np.array(["x"], dtype=object), val.strategies, val.prob[:1], val.pred_cost[:1],
                            val.label[:1], val.cost[:1])
     with pytest.raises(ConcurError, match="question_id 'x'"):
@@ -184,3 +184,12 @@ def test_evaluate_compares_the_cascades_with_their_own_prior_on_the_same_resampl
         assert d != pytest.approx(res[key.replace("prior", "best")]["diff"])
     with pytest.raises(ConcurError, match="'knn' is not among"):
         evaluate(val, test, {"prior": prior}, n_boot=10, prior="knn")
+
+
+def test_rank_agreement_is_the_spearman_correlation_of_validation_and_test_aiq():
+    val = {"a": 0.50, "b": 0.52, "c": 0.54, "d": 0.56}
+    assert rank_agreement(val, {"a": 0.1, "b": 0.2, "c": 0.3, "d": 0.4}) == pytest.approx(1.0)
+    assert rank_agreement(val, {"a": 0.4, "b": 0.3, "c": 0.2, "d": 0.1}) == pytest.approx(-1.0)
+    assert rank_agreement(val, {"a": 0.2, "b": 0.1, "c": 0.4, "d": 0.3}) == pytest.approx(0.6)
+    assert rank_agreement({"a": 0.5, "b": 0.6}, {"a": 0.5, "b": 0.6}) is None  # two routers: no ranking to test
+    assert rank_agreement(val, dict.fromkeys(val, 0.5)) is None  # every router ties on test

@@ -161,8 +161,13 @@ def test_orchestration_on_synthetic_data(tmp_path, monkeypatch):
     ood_cells = [c.strip() for c in ood_rows.split("| demo_ood | ")[1].split("\n")[0].split("|")]
     vs_prior = ocs["cascade_routing_minus_prior"]
     assert ood_cells[6] == f"{vs_prior['diff']:+.4f} [{vs_prior['ci'][0]:.4f}, {vs_prior['ci'][1]:.4f}]"
+    assert set(cs["validation_aiq"]) == set(routers) - {"singles hull", "oracle-probability ceiling"}
+    assert cs["prior"] == max(cs["validation_aiq"], key=cs["validation_aiq"].get)
+    rho = cs["val_test_rank_correlation"]
+    assert rho is None or -1.0 <= rho <= 1.0
     own = res2["cascades"]["cascade_routing_minus_prior"]
     assert f"Minus its own prior ({res2['cascades']['prior']}," in text and f"cascade routing {own['diff']:+.4f}" in text
+    assert f"Spearman correlation of their validation and test AIQ over {len(cs['validation_aiq'])} routers" in text
     assert "## synthetic demo" in text and "Continual routing" in text and "nan" not in text.lower().split("definitions")[0]
     for name in REGISTRY:
         assert f"| {name} |" in text and f"`{name}`" in text
