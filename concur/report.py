@@ -482,12 +482,14 @@ def _minus_prior_text(cs: dict[str, Any]) -> str:
             f"{rd['diff']:+.4f}{_ci(rd['ci'], 4)}. ")
     val_aiq, rho = cs["validation_aiq"], cs["val_test_rank_correlation"]
     by_test = sorted(val_aiq, key=lambda n: -cs["aiq"][n])
+    by_val = sorted(val_aiq, key=lambda n: -val_aiq[n])
     agreement = "n/a (too few routers, or all tied)" if rho is None else f"{rho:+.2f}"
     return text + (f"How well validation, where the prior and every other choice is made, ranks the question-only routers "
                    f"as test does: Spearman correlation of their validation and test AIQ over {len(val_aiq)} routers "
-                   f"{agreement} (1: the same order); the three best on test have validation AIQ "
-                   + ", ".join(f"{n} {val_aiq[n]:.4f}" for n in by_test[:3])
-                   + f"; the prior ranks {by_test.index(cs['prior']) + 1} of {len(by_test)} on test. ")
+                   f"{agreement} (1: the same order); the prior, first on validation ({val_aiq[cs['prior']]:.4f}), ranks "
+                   f"{by_test.index(cs['prior']) + 1} on test; the three best on test rank "
+                   + ", ".join(f"{by_val.index(n) + 1} ({n}, {val_aiq[n]:.4f})" for n in by_test[:3])
+                   + " on validation. ")
 
 
 def _ood_cascade_lines(results: list[dict[str, Any]]) -> list[str]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from concur.report import _continual_lines, _on_log_axis
+from concur.report import _continual_lines, _minus_prior_text, _on_log_axis
 
 
 def test_hulls_are_drawn_along_their_linear_interpolation_on_a_log_cost_axis():
@@ -27,3 +27,18 @@ def test_continual_section_says_how_concurs_update_started():
     assert "predictor.warm_start: cost" in cost and "| concur | yes | 3.0 |" in cost
     assert "warm_start" not in "\n".join(_continual_lines({**base, "concur_warm_start": "none"}))
     assert "warm_start" not in "\n".join(_continual_lines(base))  # a record from before the setting existed
+
+
+def test_cascade_text_says_what_the_answers_add_and_how_validation_ranks_the_routers():
+    cs = {"prior": "a", "cascade_routing_minus_prior": {"diff": 0.002, "ci": [-0.001, 0.005]},
+          "routed_minus_prior": {"diff": -0.0017, "ci": [-0.004, 0.0008]},
+          "validation_aiq": {"a": 0.53, "b": 0.52, "c": 0.51, "d": 0.50},
+          "aiq": {"a": 0.54, "b": 0.53, "c": 0.56, "d": 0.55, "cascade routing": 0.542},
+          "val_test_rank_correlation": -0.2}
+    text = _minus_prior_text(cs)
+    assert "cascade routing +0.0020 [-0.0010, 0.0050], routed cascade -0.0017 [-0.0040, 0.0008]" in text
+    assert "over 4 routers -0.20" in text
+    # test order c, d, a, b: the prior (first on validation) is third on test; c and d are 3rd and 4th on validation
+    assert "the prior, first on validation (0.5300), ranks 3 on test" in text
+    assert "the three best on test rank 3 (c, 0.5100), 4 (d, 0.5000), 1 (a, 0.5300) on validation" in text
+    assert "n/a" in _minus_prior_text({**cs, "val_test_rank_correlation": None})
