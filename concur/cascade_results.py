@@ -26,7 +26,7 @@ from .routing import weight_grid
 THRESHOLDS = np.concatenate([np.linspace(0.0, 1.0, 201), [1.01]])
 
 
-def _scorer(test: AnswerView, n_boot: int, seed: int):
+def scorer(test: AnswerView, n_boot: int, seed: int):
     """AIQ of (K, n) per-task correctness/cost matrices, point and per resample (same resamples each call)."""
     n = test.n_tasks
     counts = curves.bootstrap_counts(n, n_boot, seed)
@@ -55,7 +55,7 @@ def evaluate(val: AnswerView, test: AnswerView, routers: dict[str, Predictions],
     if prior is not None and prior not in routers:
         raise ConcurError(f"the cascades' prior '{prior}' is not among the question-only routers scored")
     chain = chain_order(val.label, val.cost)
-    score = _scorer(test, n_boot, seed)
+    score = scorer(test, n_boot, seed)
     out: dict[str, Any] = {"chain": [test.strategies[j] for j in chain], "n_test": test.n_tasks, "aiq": {},
                            "hulls": {}}
     weights = weight_grid(size=400)
