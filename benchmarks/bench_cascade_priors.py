@@ -47,13 +47,16 @@ def main() -> None:
     cfg = load_config(args.dataset / "data" / "config.yml")
     ds = load_dataset(cfg)
     weights = weight_grid(size=400)
-    score, gains, rows = None, [], []
-    for seed in args.seeds:
+    for seed in args.seeds:  # every (seed, prior) checked before the first fit
         for prior in args.priors:
             folder = args.dataset / f"seed{seed}" / "output" / prior
             if not folder.is_dir():
                 print(f"error: {folder}: no predictions of '{prior}' at seed {seed}", file=sys.stderr)
                 sys.exit(2)
+    score, gains, rows = None, [], []
+    for seed in args.seeds:
+        for prior in args.priors:
+            folder = args.dataset / f"seed{seed}" / "output" / prior
             val_preds = with_split_outcomes(load_predictions(folder, ds.strategies, "val"), ds.val)
             test_preds = with_split_outcomes(load_predictions(folder, ds.strategies, "test"), ds.test)
             train, val, test = split_views(cfg, ds, val_preds, test_preds)
