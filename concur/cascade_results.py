@@ -144,7 +144,7 @@ def rank_agreement(val_aiq: dict[str, float], test_aiq: dict[str, float]) -> flo
     """Spearman correlation of the routers' validation and test AIQ: how well validation, where every choice is
     made, ranks the question-only routers that the cascades are compared with on test (None: fewer than three
     routers, or a split on which they all tie)."""
-    from scipy.stats import spearmanr  # lazy: only the report needs it
+    from scipy.stats import spearmanr  # lazy: only a results run needs it
 
     names = list(val_aiq)
     val, test = [val_aiq[n] for n in names], [test_aiq[n] for n in names]
