@@ -47,31 +47,28 @@ def main() -> None:
     cfg = load_config(args.dataset / "data" / "config.yml")
     ds = load_dataset(cfg)
     weights = weight_grid(size=400)
-    for seed in args.seeds:  # every (seed, prior) checked before the first fit
-        for prior in args.priors:
-            folder = args.dataset / f"seed{seed}" / "output" / prior
-            if not folder.is_dir():
-                print(f"error: {folder}: no predictions of '{prior}' at seed {seed}", file=sys.stderr)
-                sys.exit(2)
+    pairs = [(seed, prior, args.dataset / f"seed{seed}" / "output" / prior) for seed in args.seeds for prior in args.priors]
+    for seed, prior, folder in pairs:  # every (seed, prior) checked before the first fit
+        if not folder.is_dir():
+            print(f"error: {folder}: no predictions of '{prior}' at seed {seed}", file=sys.stderr)
+            sys.exit(2)
     score, gains, rows = None, [], []
-    for seed in args.seeds:
-        for prior in args.priors:
-            folder = args.dataset / f"seed{seed}" / "output" / prior
-            val_preds = with_split_outcomes(load_predictions(folder, ds.strategies, "val"), ds.val)
-            test_preds = with_split_outcomes(load_predictions(folder, ds.strategies, "test"), ds.test)
-            train, val, test = split_views(cfg, ds, val_preds, test_preds)
-            score = score or scorer(test, args.n_boot, args.boot_seed)  # the same resamples for every pair
-            start = time.perf_counter()
-            prior_aiq, prior_boot, _ = score(*sweep(test_preds, weights))
-            router = CascadeRouter.fit(val, seed=args.boot_seed, train=train)
-            correct, cost, steps = router.run(test, LAMBDAS)
-            aiq, boot, _ = score(correct, cost)
-            gains.append(boot - prior_boot)
-            rows.append(aiq - prior_aiq)
-            lo, hi = curves.interval(boot - prior_boot)
-            print(f"seed {seed} prior {prior:<24} prior {prior_aiq:.4f}  cascade routing {aiq:.4f}  "
-                  f"gain {aiq - prior_aiq:+.4f} [{lo:+.4f}, {hi:+.4f}]  strategies run {steps.mean():.2f}  "
-                  f"({time.perf_counter() - start:.0f} s)", flush=True)
+    for seed, prior, folder in pairs:
+        val_preds = with_split_outcomes(load_predictions(folder, ds.strategies, "val"), ds.val)
+        test_preds = with_split_outcomes(load_predictions(folder, ds.strategies, "test"), ds.test)
+        train, val, test = split_views(cfg, ds, val_preds, test_preds)
+        score = score or scorer(test, args.n_boot, args.boot_seed)  # the same resamples for every pair
+        start = time.perf_counter()
+        prior_aiq, prior_boot, _ = score(*sweep(test_preds, weights))
+        router = CascadeRouter.fit(val, seed=args.boot_seed, train=train)
+        correct, cost, steps = router.run(test, LAMBDAS)
+        aiq, boot, _ = score(correct, cost)
+        gains.append(boot - prior_boot)
+        rows.append(aiq - prior_aiq)
+        lo, hi = curves.interval(boot - prior_boot)
+        print(f"seed {seed} prior {prior:<24} prior {prior_aiq:.4f}  cascade routing {aiq:.4f}  "
+              f"gain {aiq - prior_aiq:+.4f} [{lo:+.4f}, {hi:+.4f}]  strategies run {steps.mean():.2f}  "
+              f"({time.perf_counter() - start:.0f} s)", flush=True)
     lo, hi = curves.interval(np.mean(gains, axis=0))
     print(f"{args.dataset.name}: mean gain over {len(rows)} (seed, prior) pairs {np.mean(rows):+.4f} [{lo:+.4f}, {hi:+.4f}]; "
           f"above 0 in {sum(r > 0 for r in rows)} of {len(rows)}")
