@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from concur.answer_features import AnswerView
-from concur.cascade_routing import (CascadeRouter, _expected_max, _plurality_agreement, clipped_normal_cell_cdf,
-                                    expected_max_independent, supermodels)
+from concur.cascade_routing import (CascadeRouter, _expected_max, _extensions, _plurality_agreement,
+                                    clipped_normal_cell_cdf, expected_max_independent, supermodels)
 from test_cascade import synthetic
 
 
@@ -16,7 +16,20 @@ def test_expected_max_of_every_supermodel_equals_brute_force():
     assert len(masks) == 4 + 6 + 4 and masks.sum(axis=1).max() == 3
     em = _expected_max(draws, members)
     for i, mask in enumerate(masks):
-        assert np.allclose(em[:, i], draws[:, mask].max(axis=1).mean(axis=1))
+        assert np.array_equal(em[:, i], draws[:, mask].max(axis=1).mean(axis=1))
+
+
+def test_extensions_are_the_supermodels_that_add_only_later_strategies_to_a_run_set():
+    rng = np.random.default_rng(2)
+    m = 5
+    ran = rng.uniform(size=(300, m)) < 0.3  # many repeated run sets, the empty one among them
+    members, masks = supermodels(m, 3)
+    valid, row = _extensions(ran, masks)
+    assert len(valid) == len({tuple(r) for r in ran}) and row.shape == (len(ran),)
+    for r, v in zip(ran, valid[row]):
+        last = np.flatnonzero(r).max() if r.any() else -1
+        expected = [bool((mask >= r).all() and all(k > last for k in np.flatnonzero(mask & ~r))) for mask in masks]
+        assert v.tolist() == expected
 
 
 def test_expected_max_of_independent_clipped_normals_matches_sampling():
