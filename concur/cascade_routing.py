@@ -45,6 +45,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from .answer_features import AnswerView, fit_logistic, predict_logistic
+from .errors import ConcurError
 from .results_stats import hull_metrics
 
 SIGMA_SCALES = (0.0, 0.25, 1.0)  # factors on the fitted deviations, chosen on validation
@@ -55,6 +56,7 @@ FIT_LAMBDAS = np.concatenate([[0.0], np.logspace(-3, 1.5, 40), [1e9]])  # the cr
 N_SAMPLES = 64  # Monte Carlo draws (32 antithetic pairs) for E[max] of correlated errors
 CDF_CELLS = 32  # cells of [0, 1] over which E[max] of independent errors is integrated
 MAX_DEPTH = 3  # strategies in a supermodel at most (the paper's max_depth): at most this many run per task
+MAX_POOL = 32  # strategies at most: a run set is an integer's bits, and a (task, run set) pair one int64
 CHUNK = 256  # tasks per block of the E[max] computation (bounds memory)
 ROW_BLOCK = 16384  # (lambda, task) rows per block of the supermodels' scoring (bounds memory)
 STATES_PER_TASK = 12  # random run sets per validation task for fitting the quality models
@@ -196,6 +198,9 @@ class CascadeRouter:
         other) is kept. A factor of 0 is the paper's ablation without uncertainty: E[max] becomes the max."""
         pool = sorted(range(val.prob.shape[1]) if pool is None else pool,
                       key=lambda j: float(np.nanmean(val.cost[:, j])))
+        if len(pool) > MAX_POOL:
+            raise ConcurError(f"cascade routing takes at most {MAX_POOL} strategies, got {len(pool)}; "
+                              "pass a smaller pool")
         options = [False] if train is None or train.group is None or val.group is None else list(SUBJECT_OPTIONS)
         answer_models = [None] if train is None else [AnswerModel.fit(train, pool, o, seed) for o in options]
         errors = [(float(f), correlated) for f in scales for correlated in ((False,) if f == 0 else (False, True))]

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from concur.answer_features import AnswerView
-from concur.cascade_routing import (CascadeRouter, _expected_max, _extensions, _plurality_agreement,
+from concur.cascade_routing import (MAX_POOL, CascadeRouter, _expected_max, _extensions, _plurality_agreement,
                                     clipped_normal_cell_cdf, expected_max_independent, supermodels)
+from concur.errors import ConcurError
 from test_cascade import synthetic
 
 
@@ -245,3 +247,12 @@ def test_every_lambda_routes_as_if_it_ran_alone():
         for out, parts in zip(together, zip(*alone)):
             assert np.array_equal(out, np.concatenate(parts))
         assert len({int(s) for s in together[2].sum(axis=1)}) > 2  # the lambdas do route differently
+
+
+def test_a_pool_too_large_for_run_set_codes_is_refused_up_front():
+    n, s = 4, MAX_POOL + 1
+    ones = np.ones((n, s))
+    view = AnswerView(np.arange(n).astype(str).astype(object), [f"s{k}" for k in range(s)], ones / 2, ones,
+                      np.zeros((n, s)), ones, np.full((n, s), "A", dtype=object), ones.astype(bool), ones)
+    with pytest.raises(ConcurError, match=f"at most {MAX_POOL} strategies, got {s}"):
+        CascadeRouter.fit(view)
