@@ -22,8 +22,9 @@ two-option ones often do), and a small logistic model on validation combines its
 prior and the answer features is fitted on validation. Their uncertainty is a normal with the standard
 deviation of (estimate given R - estimate given every answer) on validation, per strategy, per number run
 and per whether j itself ran, times a factor; the factor and the subject interactions are chosen on
-validation by a two-fold cross-fit (a factor of 0 is the paper's ablation without uncertainty), and so is
-whether the strategies' errors are drawn independent or, as in the paper, correlated: their correlation
+validation by a two-fold cross-fit repeated over five random halvings (a factor of 0 is the paper's
+ablation without uncertainty), and so is whether the strategies' errors are drawn independent or, as in
+the paper, correlated: their correlation
 matrix is that of the same deviations on validation, one per number of strategies run (the paper keeps one
 covariance per run set; with 10-11 strategies most sets are never sampled). The supermodel's expected
 maximum of its members' estimates, each clipped to [0, 1], is computed without sampling where the errors are
@@ -61,6 +62,7 @@ CHUNK = 256  # tasks per block of the E[max] computation (bounds memory)
 ROW_BLOCK = 16384  # (lambda, task) rows per block of the supermodels' scoring (bounds memory)
 STATES_PER_TASK = 12  # random run sets per validation task for fitting the quality models
 TRAIN_STATES_PER_TASK = 8  # random run sets per training task for fitting the answer models
+CV_REPEATS = 5  # random halvings of validation in the cross-fit that chooses the options (1: a single two-fold)
 SUBJECT_OPTIONS = (False, True)  # answer models without / with subject interactions, chosen on validation
 MIN_CORRELATION_ROWS = 200  # validation rows (task x run set) needed to estimate one correlation matrix
 
@@ -187,15 +189,19 @@ class CascadeRouter:
     max_depth: int = MAX_DEPTH
     sigma_scale: float = 1.0  # the factor applied to the fitted deviations (chosen on validation by `fit`)
     answer_model: AnswerModel | None = None  # fitted on train answers (None: quality models on validation only)
+    # (answer models, error options) mean cross-fit AIQ on validation that chose them (None: nothing to choose)
+    cross_fit_aiq: np.ndarray | None = None
 
     @classmethod
     def fit(cls, val: AnswerView, pool: list[int] | None = None, seed: int = 0,
-            scales: tuple[float, ...] = SIGMA_SCALES, train: AnswerView | None = None) -> "CascadeRouter":
+            scales: tuple[float, ...] = SIGMA_SCALES, train: AnswerView | None = None,
+            repeats: int = CV_REPEATS) -> "CascadeRouter":
         """Quality models and deviations fitted on `val` (with `train`, on top of answer models fitted on its
         answers, with and without subject interactions where both splits have subjects). With several
         candidates (answer models x deviation factors in `scales` x independent or correlated errors), the one
         whose curve has the highest mean AIQ over a two-fold cross-fit on `val` (fit on one half, score on the
-        other) is kept. A factor of 0 is the paper's ablation without uncertainty: E[max] becomes the max."""
+        other), repeated over `repeats` random halvings, is kept (`cross_fit_aiq`: the mean per candidate).
+        A factor of 0 is the paper's ablation without uncertainty: E[max] becomes the max."""
         pool = sorted(range(val.prob.shape[1]) if pool is None else pool,
                       key=lambda j: float(np.nanmean(val.cost[:, j])))
         if len(pool) > MAX_POOL:
@@ -205,11 +211,15 @@ class CascadeRouter:
         answer_models = [None] if train is None else [AnswerModel.fit(train, pool, o, seed) for o in options]
         errors = [(float(f), correlated) for f in scales for correlated in ((False,) if f == 0 else (False, True))]
         best = (answer_models[0], *errors[0])
+        aiq = None
         if len(errors) * len(answer_models) > 1:
-            perm = np.random.default_rng(seed).permutation(val.n_tasks)
-            halves = (perm[: val.n_tasks // 2], perm[val.n_tasks // 2:])
             aiq = np.zeros((len(answer_models), len(errors)))
-            for a, b in (halves, halves[::-1]):
+            folds = []
+            for rep in range(repeats):  # a fresh halving each time: one split's AIQ is noisy on a small split
+                perm = np.random.default_rng(seed + rep).permutation(val.n_tasks)
+                halves = (perm[: val.n_tasks // 2], perm[val.n_tasks // 2:])
+                folds += [halves, halves[::-1]]
+            for a, b in folds:
                 held_out = _rows(val, b)
                 for k, am in enumerate(answer_models):
                     part = cls._fit(_rows(val, a), pool, seed, am)
@@ -217,10 +227,11 @@ class CascadeRouter:
                     for i, (f, correlated) in enumerate(errors):
                         part.sigma, part.correlated = base * f, correlated
                         correct, cost, _ = part.run(held_out, FIT_LAMBDAS, seed)
-                        aiq[k, i] += curve_aiq(held_out.label, held_out.cost, correct, cost)
+                        aiq[k, i] += curve_aiq(held_out.label, held_out.cost, correct, cost) / len(folds)
             k, i = np.unravel_index(int(np.argmax(aiq)), aiq.shape)
             best = (answer_models[k], *errors[i])
         router = cls._fit(val, pool, seed, best[0])
+        router.cross_fit_aiq = aiq
         router.sigma_scale, router.correlated = best[1], best[2]
         router.sigma = router.sigma * best[1]
         return router

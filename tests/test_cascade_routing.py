@@ -256,3 +256,31 @@ def test_a_pool_too_large_for_run_set_codes_is_refused_up_front():
                       np.zeros((n, s)), ones, np.full((n, s), "A", dtype=object), ones.astype(bool), ones)
     with pytest.raises(ConcurError, match=f"at most {MAX_POOL} strategies, got {s}"):
         CascadeRouter.fit(view)
+
+
+def test_the_options_are_chosen_by_their_mean_over_repeated_halvings_of_validation(monkeypatch):
+    val = synthetic(200, 0)
+    fitted_on = []
+    original = CascadeRouter._fit.__func__
+
+    def spy(cls, view, *args, **kwargs):
+        fitted_on.append(frozenset(view.question_ids))
+        return original(cls, view, *args, **kwargs)
+
+    monkeypatch.setattr(CascadeRouter, "_fit", classmethod(spy))
+    router = CascadeRouter.fit(val, scales=(0.0, 1.0), repeats=3)
+    every = frozenset(val.question_ids)
+    folds, final = fitted_on[:-1], fitted_on[-1]
+    assert final == every and len(folds) == 6  # two halves per halving, then the whole split
+    for a, b in zip(folds[::2], folds[1::2]):
+        assert a | b == every and not a & b and abs(len(a) - len(b)) <= 1
+    assert len(set(folds)) == 6  # three different halvings
+    table = router.cross_fit_aiq
+    assert table.shape == (1, 3)  # options: factor 0; factor 1 independent or correlated
+    options = [(0.0, False), (1.0, False), (1.0, True)]
+    assert (router.sigma_scale, router.correlated) == options[int(np.argmax(table[0]))]
+    fitted_on.clear()
+    single = CascadeRouter.fit(val, scales=(0.0, 1.0), repeats=1)
+    assert len(fitted_on) == 3 and fitted_on[0] == folds[0]  # the first halving is the single split's
+    assert single.cross_fit_aiq.shape == (1, 3)
+    assert CascadeRouter.fit(val, scales=(0.0,)).cross_fit_aiq is None  # one option: nothing to choose
