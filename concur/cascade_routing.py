@@ -12,27 +12,26 @@ cost order, as in the paper's default `force_order`). The task's answer is that 
 with the highest estimated quality, and its cost is the sum over every strategy run on it.
 
 Quality estimates Q_j are P(correct of strategy j | what is known now): before any run, the question-only
-router's own P(correct); after some runs, a per-strategy logistic model of the answers seen so far: for a
-run strategy, its own answer's parse, length and agreement with each other run strategy; for one not run,
-the agreement of each run strategy with the run strategies' plurality answer. With a training split's
-answers (the default in make results) this *answer model* is fitted on train over random run sets R,
-optionally with interactions of the task's subject (answer formats differ: code answers rarely agree,
-two-option ones often do), and a small logistic model on validation combines its logit with the prior's
-(the prior is in-sample on train, so only validation can weigh it); without one, a single model of the
-prior and the answer features is fitted on validation. Their uncertainty is a normal with the standard
-deviation of (estimate given R - estimate given every answer) on validation, per strategy, per number run
-and per whether j itself ran, times a factor; the factor and the subject interactions are chosen on
-validation by a two-fold cross-fit repeated over five random halvings (a factor of 0 is the paper's
-ablation without uncertainty), and so is whether the strategies' errors are drawn independent or, as in
-the paper, correlated: their correlation
-matrix is that of the same deviations on validation, one per number of strategies run (the paper keeps one
-covariance per run set; with 10-11 strategies most sets are never sampled). The supermodel's expected
-maximum of its members' estimates, each clipped to [0, 1], is computed without sampling where the errors are
-independent, E[max] = integral over t in [0, 1] of (1 - prod_i P(Q_i <= t)), by averaging each normal CDF
-exactly over the cells of a fine grid of t (sampling noise would change decisions from one draw seed to the
-next); correlated errors have no such product, so they keep Monte Carlo with fixed draws in antithetic pairs.
-Supermodels hold at most MAX_DEPTH strategies (the paper's max_depth), chosen from the whole pool.
-Sweeping lambda traces an accuracy-cost curve (a large lambda runs one strategy: plain routing).
+router's own P(correct); after some runs, a per-strategy logistic model of the answers seen so far: for a run
+strategy, its own answer's parse, length and agreement with each other run strategy; for one not run, the
+agreement of each run strategy with the run strategies' plurality answer. With a training split's answers
+(the default in make results) this *answer model* is fitted on train over random run sets R, optionally with
+interactions of the task's subject (answer formats differ: code answers rarely agree, two-option ones often
+do), and a small logistic model on validation combines its logit with the prior's (the prior is in-sample on
+train, so only validation can weigh it); without one, a single model of the prior and the answer features is
+fitted on validation. Their uncertainty is a normal with the standard deviation of (estimate given R -
+estimate given every answer) on validation, per strategy, per number run and per whether j itself ran, times
+a factor; the factor and the subject interactions are chosen on validation by a two-fold cross-fit repeated
+over five random halvings (a factor of 0 is the paper's ablation without uncertainty), and so is whether the
+strategies' errors are drawn independent or, as in the paper, correlated: their correlation matrix is that of
+the same deviations on validation, one per number of strategies run (the paper keeps one covariance per run
+set; with 10-11 strategies most sets are never sampled). The supermodel's expected maximum of its members'
+estimates, each clipped to [0, 1], is computed without sampling where the errors are independent, E[max] =
+integral over t in [0, 1] of (1 - prod_i P(Q_i <= t)), by averaging each normal CDF exactly over the cells of
+a fine grid of t (sampling noise would change decisions from one draw seed to the next); correlated errors
+have no such product, so they keep Monte Carlo with fixed draws in antithetic pairs. Supermodels hold at most
+MAX_DEPTH strategies (the paper's max_depth), chosen from the whole pool. Sweeping lambda traces an
+accuracy-cost curve (a large lambda runs one strategy: plain routing).
 
 This is our own implementation of the paper's algorithm; the quality and uncertainty estimators are
 ours (the paper fits per-benchmark ones, with a per-step lambda chosen for a target cost).
@@ -204,6 +203,8 @@ class CascadeRouter:
         A factor of 0 is the paper's ablation without uncertainty: E[max] becomes the max."""
         pool = sorted(range(val.prob.shape[1]) if pool is None else pool,
                       key=lambda j: float(np.nanmean(val.cost[:, j])))
+        if repeats < 1:
+            raise ConcurError(f"cascade routing's cross-fit needs at least one halving of validation, got {repeats}")
         if len(pool) > MAX_POOL:
             raise ConcurError(f"cascade routing takes at most {MAX_POOL} strategies, got {len(pool)}; "
                               "pass a smaller pool")

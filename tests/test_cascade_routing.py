@@ -284,3 +284,5 @@ def test_the_options_are_chosen_by_their_mean_over_repeated_halvings_of_validati
     assert len(fitted_on) == 3 and fitted_on[0] == folds[0]  # the first halving is the single split's
     assert single.cross_fit_aiq.shape == (1, 3)
     assert CascadeRouter.fit(val, scales=(0.0,)).cross_fit_aiq is None  # one option: nothing to choose
+    with pytest.raises(ConcurError, match="at least one halving"):
+        CascadeRouter.fit(val, repeats=0)
