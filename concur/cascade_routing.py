@@ -314,7 +314,7 @@ class CascadeRouter:
 
         def at_states(tasks: np.ndarray, ran: np.ndarray, fn) -> tuple[np.ndarray, np.ndarray]:
             """fn(view rows, run sets) once per distinct (task, run set) among the rows, and each row's index."""
-            key = tasks * (1 << m) + ran @ (1 << np.arange(m))
+            key = tasks * (1 << m) + run_set_codes(ran)
             _, first, inv = np.unique(key, return_index=True, return_inverse=True)
             run = np.zeros((len(first), view.prob.shape[1]), dtype=bool)
             run[:, pool] = ran[first]
@@ -388,13 +388,17 @@ def error_correlation_factors(deviations: np.ndarray, n_run: np.ndarray, m: int)
                      for k in range(m + 1)])
 
 
+def run_set_codes(ran: np.ndarray) -> np.ndarray:
+    """Each run set (a row of the (rows, m) bool `ran`, m <= MAX_POOL) as an m-bit int64: bit k = strategy k ran."""
+    return ran @ (1 << np.arange(ran.shape[1], dtype=np.int64))
+
+
 def _extensions(ran: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Whether each supermodel extends a run set R with only strategies after the last one run (cost order):
     (distinct run sets among the rows `ran` (rows, m), M), and each row's index into it."""
     m = ran.shape[1]
-    # each run set as an m-bit integer: np.unique on the rows themselves (axis=0) sorts them as byte strings,
-    # many times slower
-    distinct, inv = np.unique(ran @ (1 << np.arange(m, dtype=np.int64)), return_inverse=True)
+    # np.unique on the codes: on the rows themselves (axis=0) it sorts them as byte strings, many times slower
+    distinct, inv = np.unique(run_set_codes(ran), return_inverse=True)
     codes = (distinct[:, None] >> np.arange(m)[None, :]) & 1 == 1
     last = np.where(codes.any(axis=1), codes.shape[1] - 1 - np.argmax(codes[:, ::-1], axis=1), -1)
     contains = (masks[None, :, :] | ~codes[:, None, :]).all(axis=2)
