@@ -61,6 +61,48 @@ def answer_view(preds: Predictions, answers: SplitAnswers, group: np.ndarray | N
                       None if group is None else np.asarray(group, dtype=object))
 
 
+OPEN_FORMAT_SINGLETONS = 10  # a strategy's answers are open-ended (text, code, numbers) with this many given once
+
+
+@dataclass
+class AnswerFormats:
+    """Which answers each strategy gave in the splits its answer signals were fitted on: a closed vocabulary
+    (option letters) or an open-ended format (free text, code hashes, numbers: at least OPEN_FORMAT_SINGLETONS
+    distinct answers given once). A parsed answer outside a closed vocabulary is of a format those splits never
+    showed (code where training saw only letters), so what was learned about agreement and parsing there says
+    nothing about it."""
+
+    strategies: list[str]
+    vocabulary: list[frozenset]  # per strategy: the distinct parsed answers
+    open_ended: np.ndarray  # (S,) bool
+
+    @classmethod
+    def of(cls, *views: AnswerView) -> "AnswerFormats":
+        """The formats of the parsed answers in `views` (same strategies, in the same order)."""
+        strategies = views[0].strategies
+        if any(v.strategies != strategies for v in views):
+            raise ConcurError("answer formats need the same strategies, in the same order, in every split")
+        vocabulary, open_ended = [], []
+        for j in range(len(strategies)):
+            given = np.concatenate([v.answer[v.parsed[:, j], j] for v in views]).astype(str)
+            values, counts = np.unique(given, return_counts=True)
+            vocabulary.append(frozenset(values.tolist()))
+            open_ended.append(int((counts == 1).sum()) >= OPEN_FORMAT_SINGLETONS)
+        return cls(list(strategies), vocabulary, np.array(open_ended, dtype=bool))
+
+    def unseen(self, view: AnswerView, run: np.ndarray | None = None) -> np.ndarray:
+        """(n,) whether any strategy that ran on the task (`run`, (n, S) bool; None: every strategy) gave a parsed
+        answer of a format unseen here: outside its closed vocabulary."""
+        if view.strategies != self.strategies:
+            raise ConcurError("the answers' strategies differ from those whose answer formats were recorded")
+        seen = np.ones(view.answer.shape, dtype=bool)
+        for j, (vocab, open_ended) in enumerate(zip(self.vocabulary, self.open_ended)):
+            if not open_ended:
+                seen[:, j] = np.isin(view.answer[:, j].astype(str), list(vocab))
+        foreign = view.parsed & ~seen
+        return (foreign if run is None else foreign & run).any(axis=1)
+
+
 def agreement(view: AnswerView, j: int, others: list[int]) -> np.ndarray:
     """(n,) share of the `others` strategies whose parsed answer equals strategy j's (0 when j did not parse
     or there are no others)."""

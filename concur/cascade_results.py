@@ -81,6 +81,8 @@ def evaluate(val: AnswerView, test: AnswerView, routers: dict[str, Predictions],
     add("cascade routing", a, c)
     out["cascade_routing_pool"] = [test.strategies[j] for j in router.pool]
     out["cascade_routing_steps"] = float(steps.mean())
+    # test tasks with an answer of a format the estimates were never fitted on: there it used the prior alone
+    out["cascade_routing_unseen_format"] = int(router.formats.unseen(test).sum())
     out["cascade_routing_sigma_scale"] = router.sigma_scale
     out["cascade_routing_correlated"] = bool(router.correlated and router.sigma_scale > 0)
     ag_correct, ag_cost = agreement_cascade(test, chain)

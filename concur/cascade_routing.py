@@ -31,7 +31,10 @@ integral over t in [0, 1] of (1 - prod_i P(Q_i <= t)), by averaging each normal 
 a fine grid of t (sampling noise would change decisions from one draw seed to the next); correlated errors
 have no such product, so they keep Monte Carlo with fixed draws in antithetic pairs. Supermodels hold at most
 MAX_DEPTH strategies (the paper's max_depth), chosen from the whole pool. Sweeping lambda traces an
-accuracy-cost curve (a large lambda runs one strategy: plain routing).
+accuracy-cost curve (a large lambda runs one strategy: plain routing). Once a strategy gives a task a parsed
+answer of a format the estimates were never fitted on (outside the closed set of answers it gave on the fitted
+splits, where those held no open-ended answers: code where they saw only option letters; `AnswerFormats`), the
+task's estimates are the prior's, known exactly: answer signals learned on another format do not transfer.
 
 This is our own implementation of the paper's algorithm; the quality and uncertainty estimators are
 ours (the paper fits per-benchmark ones, with a per-step lambda chosen for a target cost).
@@ -44,7 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr
 
-from .answer_features import AnswerView, fit_logistic, predict_logistic
+from .answer_features import AnswerFormats, AnswerView, fit_logistic, predict_logistic
 from .errors import ConcurError
 from .results_stats import hull_metrics
 
@@ -190,6 +193,9 @@ class CascadeRouter:
     answer_model: AnswerModel | None = None  # fitted on train answers (None: quality models on validation only)
     # (answer models, error options) mean cross-fit AIQ on validation that chose them (None: nothing to choose)
     cross_fit_aiq: np.ndarray | None = None
+    # the answer formats of the splits the estimates were fitted on; a task with an answer of another format
+    # falls back to the prior (None: never)
+    formats: AnswerFormats | None = None
 
     @classmethod
     def fit(cls, val: AnswerView, pool: list[int] | None = None, seed: int = 0,
@@ -233,6 +239,7 @@ class CascadeRouter:
             best = (answer_models[k], *errors[i])
         router = cls._fit(val, pool, seed, best[0])
         router.cross_fit_aiq = aiq
+        router.formats = AnswerFormats.of(val) if train is None else AnswerFormats.of(train, val)
         router.sigma_scale, router.correlated = best[1], best[2]
         router.sigma = router.sigma * best[1]
         return router
@@ -281,6 +288,12 @@ class CascadeRouter:
         ran = run[:, pool]
         others = np.clip(n_run[:, None] - ran, 0, len(pool))
         sd = self.sigma[np.arange(len(pool))[None, :], others, ran.astype(int)]
+        if self.formats is not None:
+            # an answer of a format never fitted on (code where training saw only option letters): the answer
+            # signals learned there do not transfer, so the prior alone, known exactly (no further run changes it)
+            foreign = self.formats.unseen(view, run)
+            q[foreign] = view.prob[np.ix_(foreign, pool)]
+            sd[foreign] = 0.0
         return q, sd
 
     def run(self, view: AnswerView, lambdas: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -503,7 +503,8 @@ def _ood_cascade_lines(results: list[dict[str, Any]]) -> list[str]:
          "train split's answers and every choice is made on validation, so none of it has seen the test source. "
          "AIQ differences to the best question-only router on test, paired 95% bootstrap intervals.", "",
          "| data set | prior | best question-only router | its AIQ | cascade routing | - best | routed cascade - best "
-         "| cascade routing - prior | strategies run per task |", "|---|---|---|---|---|---|---|---|---|"]
+         "| cascade routing - prior | strategies run per task | test tasks with an unseen answer format |",
+         "|---|---|---|---|---|---|---|---|---|---|"]
     for res in results:
         cs = res["cascades"]
         best, d, rd = cs["best_question_only"], cs["cascade_routing_minus_best"], cs["routed_minus_best"]
@@ -511,8 +512,16 @@ def _ood_cascade_lines(results: list[dict[str, Any]]) -> list[str]:
         L.append(f"| {res['name']} | {cs['prior']} | {best} | {_f(cs['aiq'][best], 4)} | "
                  f"{_f(cs['aiq']['cascade routing'], 4)} | {d['diff']:+.4f}{_ci(d['ci'], 4)} | "
                  f"{rd['diff']:+.4f}{_ci(rd['ci'], 4)} | {pd['diff']:+.4f}{_ci(pd['ci'], 4)} | "
-                 f"{cs['cascade_routing_steps']:.2f} |")
-    return L + [""]
+                 f"{cs['cascade_routing_steps']:.2f} | {_unseen_format_cell(cs)} |")
+    return L + ["A task's answer is of an unseen format when a strategy gave a parsed answer outside the closed set "
+                "of answers it gave on train and validation (option letters), where those splits had no open-ended "
+                "answers (code, free text); once such an answer is in, cascade routing uses the prior's estimates "
+                "alone for that task (the answer signals learned on other formats do not transfer).", ""]
+
+
+def _unseen_format_cell(cs: dict[str, Any]) -> str:
+    n = cs.get("cascade_routing_unseen_format")
+    return "n/a" if n is None else f"{n} of {cs['n_test']}"
 
 
 def _predictor_levers(lv: dict[str, Any] | None) -> list[str]:

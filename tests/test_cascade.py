@@ -2,12 +2,13 @@
 (concur/cascade_results.py) on hand-made and synthetic instances."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from concur.answer_features import AnswerView, agreement, signal_auroc
+from concur.answer_features import OPEN_FORMAT_SINGLETONS, AnswerFormats, AnswerView, agreement, signal_auroc
 from concur.cascade import (LearnedCascade, RoutedCascade, agreement_cascade, cascade_outcomes, chain_order)
 from concur.cascade_results import evaluate, pick_prior, rank_agreement, validation_aiq, with_split_outcomes
 from concur.data import SplitOutcomes
@@ -193,3 +194,32 @@ def test_rank_agreement_is_the_spearman_correlation_of_validation_and_test_aiq()
     assert rank_agreement(val, {"a": 0.2, "b": 0.1, "c": 0.4, "d": 0.3}) == pytest.approx(0.6)
     assert rank_agreement({"a": 0.5, "b": 0.6}, {"a": 0.5, "b": 0.6}) is None  # two routers: no ranking to test
     assert rank_agreement(val, dict.fromkeys(val, 0.5)) is None  # every router ties on test
+
+
+def _with_answers(view: AnswerView, answer: np.ndarray) -> AnswerView:
+    return dataclasses.replace(view, answer=answer.astype(object), parsed=answer != "")
+
+
+def test_answer_formats_tell_a_closed_vocabulary_from_open_ended_answers():
+    letters = np.array([["A", "B"], ["B", ""], ["C", "A"]] * 4, dtype=object)
+    code = np.array([[f"x{i}", f"y{i}"] for i in range(12)], dtype=object)  # every answer given once
+    code[0, 1] = ""
+    ones = np.ones((12, 2))
+    base = AnswerView(np.array([str(i) for i in range(12)], dtype=object), ["s0_d", "s1_d"], ones / 2, ones, ones,
+                      ones, letters, letters != "", ones)
+    formats = AnswerFormats.of(_with_answers(base, letters))
+    assert formats.vocabulary == [frozenset("ABC"), frozenset("AB")] and not formats.open_ended.any()
+    mixed = letters.copy()
+    mixed[3, 0], mixed[5, 1] = "D", "zz"  # outside each closed vocabulary; "" (not parsed) never counts
+    mixed[1, 1] = ""
+    test = _with_answers(base, mixed)
+    assert np.flatnonzero(formats.unseen(test)).tolist() == [3, 5]
+    run = np.zeros((12, 2), dtype=bool)
+    run[3, 1] = run[5, 1] = True  # only the run strategies' answers count
+    assert np.flatnonzero(formats.unseen(test, run)).tolist() == [5]
+    # open-ended (>= OPEN_FORMAT_SINGLETONS answers given once): any parsed answer is of a seen format
+    opened = AnswerFormats.of(_with_answers(base, code), _with_answers(base, letters))
+    assert OPEN_FORMAT_SINGLETONS <= 11 and opened.open_ended.all()
+    assert not opened.unseen(test).any()
+    with pytest.raises(ConcurError, match="same strategies"):
+        AnswerFormats.of(_with_answers(base, letters), dataclasses.replace(base, strategies=["s1_d", "s0_d"]))

@@ -1,11 +1,13 @@
 """Cascade routing (concur/cascade_routing.py) on hand-made and synthetic instances."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from concur.answer_features import AnswerView
-from concur.cascade_routing import (MAX_POOL, CascadeRouter, _expected_max, _extensions, _plurality_agreement,
+from concur.cascade_routing import (LAMBDAS, MAX_POOL, CascadeRouter, _expected_max, _extensions, _plurality_agreement,
                                     clipped_normal_cell_cdf, expected_max_independent, supermodels)
 from concur.errors import ConcurError
 from test_cascade import synthetic
@@ -286,3 +288,33 @@ def test_the_options_are_chosen_by_their_mean_over_repeated_halvings_of_validati
     assert CascadeRouter.fit(val, scales=(0.0,)).cross_fit_aiq is None  # one option: nothing to choose
     with pytest.raises(ConcurError, match="at least one halving"):
         CascadeRouter.fit(val, repeats=0)
+
+
+def test_answers_of_a_format_never_fitted_on_fall_back_to_the_prior():
+    val, test = synthetic(400, 0), synthetic(300, 1)
+    router = CascadeRouter.fit(val, repeats=1)
+    assert router.formats is not None and router.formats.vocabulary[0] == frozenset("ABCD")
+    lambdas = np.array([0.0, 0.01, 0.05, 1e9])
+    # answers in the fitted format: the fallback changes nothing
+    with_fallback = router.run(test, lambdas)
+    formats, router.formats = router.formats, None
+    assert all(np.array_equal(a, b) for a, b in zip(with_fallback, router.run(test, lambdas)))
+    router.formats = formats
+    # code where validation saw letters: after a run, every estimate is the prior's, known exactly
+    code = np.where(test.parsed, np.char.add("def f(): return ", test.answer.astype(str)), "").astype(object)
+    foreign = dataclasses.replace(test, answer=code)
+    run = np.zeros((300, 4), dtype=bool)
+    run[:150, 0] = True
+    q, sd = router.quality(foreign, run)
+    ran = run.any(axis=1) & test.parsed[:, 0]
+    assert np.array_equal(q[ran], test.prob[np.ix_(ran, router.pool)]) and not sd[ran].any()
+    q_in, _ = router.quality(test, run)
+    assert not np.allclose(q_in[ran], q[ran])  # in format, the answers move the estimates
+    assert np.array_equal(q[~run.any(axis=1)], q_in[~run.any(axis=1)])  # before any run: the prior either way
+    # so what those answers say cannot matter: programs that agree where the letters did (the signal the
+    # estimates were fitted on) route exactly as programs that never agree
+    unique = np.where(test.parsed, np.array([[f"p{i}_{j}" for j in range(4)] for i in range(300)]), "").astype(object)
+    never = dataclasses.replace(test, answer=unique)
+    assert all(np.array_equal(a, b) for a, b in zip(router.run(foreign, LAMBDAS), router.run(never, LAMBDAS)))
+    router.formats = None  # without the fallback they do
+    assert not all(np.array_equal(a, b) for a, b in zip(router.run(foreign, LAMBDAS), router.run(never, LAMBDAS)))

@@ -161,6 +161,8 @@ def test_orchestration_on_synthetic_data(tmp_path, monkeypatch):
     ood_cells = [c.strip() for c in ood_rows.split("| demo_ood | ")[1].split("\n")[0].split("|")]
     vs_prior = ocs["cascade_routing_minus_prior"]
     assert ood_cells[6] == f"{vs_prior['diff']:+.4f} [{vs_prior['ci'][0]:.4f}, {vs_prior['ci'][1]:.4f}]"
+    assert ood_cells[8] == f"{ocs['cascade_routing_unseen_format']} of {ocs['n_test']}"  # the demo's letters: all seen
+    assert ocs["cascade_routing_unseen_format"] == 0
     assert set(cs["validation_aiq"]) == set(routers) - {"singles hull", "oracle-probability ceiling"}
     assert cs["prior"] == max(cs["validation_aiq"], key=cs["validation_aiq"].get)
     rho = cs["val_test_rank_correlation"]
