@@ -380,3 +380,39 @@ def test_rtr_first_layer_blocks_equal_the_layer_over_the_concatenated_input():
     x = torch.cat([vectors, q, head.model_emb(model_id), head.decoding_emb(decoding_id)], dim=1)
     expected = head.rest(nn.functional.linear(x, w, head.task_bias))
     assert torch.allclose(head(q, model_id, decoding_id, vectors), expected, atol=1e-6)
+
+
+def test_rtr_loss_without_the_stopped_classifier_trains_the_regressor_bit_for_bit_as_before():
+    """Once RTR's classifier has stopped, its loss runs the regressor alone; the regressor's gradients are the
+    same bits as from the whole network's stacked output (the loss before), and the classifier gets none."""
+    import torch
+    from torch import nn
+
+    from concur.routers.rtr import RTRNet, rtr_loss
+
+    torch.manual_seed(0)
+    net = RTRNet(16, [0, 1, 2, 0], [0, 0, 1, 1], 4, 8)
+    g = torch.Generator().manual_seed(1)
+    n = 64
+    q, strategy = torch.randn(n, 16, generator=g), torch.randint(0, 4, (n,), generator=g)
+    vectors, label = torch.randn(4, 32, generator=g)[strategy], (torch.rand(n, generator=g) < 0.5).float()
+    z = torch.rand(n, generator=g) * 50
+
+    def grads(loss_fn) -> dict[str, torch.Tensor | None]:
+        net.zero_grad(set_to_none=True)
+        loss_fn().backward()
+        return {k: None if p.grad is None else p.grad.clone() for k, p in net.named_parameters()}
+
+    before = grads(lambda: 0.0 + nn.functional.mse_loss(net(q, strategy, vectors)[:, 1], z))
+    after = grads(lambda: rtr_loss(net, q, strategy, vectors, label, z, {"regressor"}))
+    for name, grad in after.items():
+        if name.startswith("classifier."):
+            assert grad is None, name
+        else:
+            assert grad is not None and torch.equal(grad, before[name]), name
+    both = grads(lambda: rtr_loss(net, q, strategy, vectors, label, z, {"classifier", "regressor"}))
+    assert all(both[k] is not None for k in both)
+    out = net(q, strategy, vectors)
+    assert torch.equal(rtr_loss(net, q, strategy, vectors, label, z, {"classifier", "regressor"}),
+                       nn.functional.binary_cross_entropy_with_logits(out[:, 0], label)
+                       + nn.functional.mse_loss(out[:, 1], z))

@@ -73,6 +73,18 @@ class RTRNet(nn.Module):
         return torch.stack([logits[:, 1] - logits[:, 0], self.regressor(q, m, d, vectors)[:, 0]], dim=1)
 
 
+def rtr_loss(net: RTRNet, q: torch.Tensor, strategy: torch.Tensor, vectors: torch.Tensor, label: torch.Tensor,
+             z: torch.Tensor, heads: set[str]) -> torch.Tensor:
+    """The training loss of the heads still training: cross-entropy of the classifier plus MSE of the regressor.
+    Once the classifier has stopped, only the regressor runs (the classifier's forward pass would be thrown
+    away); with the classifier, both losses are taken from the network's stacked output as always."""
+    ce, mse = nn.functional.binary_cross_entropy_with_logits, nn.functional.mse_loss
+    if "classifier" not in heads:
+        return mse(net.regressor(q, net.model_of[strategy], net.decoding_of[strategy], vectors)[:, 0], z)
+    out = net(q, strategy, vectors)
+    return ce(out[:, 0], label) + (mse(out[:, 1], z) if "regressor" in heads else 0.0)
+
+
 class RouteToReasonRouter(PoolNetRouter):
     name = "rtr"
     summary = "Route-To-Reason: shared accuracy classifier and cost regressor over [descriptions; task; learned ids]"
@@ -101,9 +113,8 @@ class RouteToReasonRouter(PoolNetRouter):
         ce, mse = nn.functional.binary_cross_entropy_with_logits, nn.functional.mse_loss
 
         def train_loss(idx: torch.Tensor, heads: set[str]) -> torch.Tensor:
-            out = net(emb[tr.task[idx]], tr.strategy[idx], smat[tr.strategy[idx]])
-            loss = ce(out[:, 0], tr.label[idx]) if "classifier" in heads else 0.0
-            return loss + (mse(out[:, 1], data.train_z[idx]) if "regressor" in heads else 0.0)
+            return rtr_loss(net, emb[tr.task[idx]], tr.strategy[idx], smat[tr.strategy[idx]], tr.label[idx],
+                            data.train_z[idx], heads)
 
         def val_scores() -> dict[str, float]:
             out = net(va_x, va.strategy, va_s)
