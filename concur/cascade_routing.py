@@ -230,10 +230,10 @@ class CascadeRouter:
                 held_out = _rows(val, b)
                 for k, am in enumerate(answer_models):
                     part = cls._fit(_rows(val, a), pool, seed, am)
-                    base = part.sigma
+                    base, memo = part.sigma, QualityMemo()  # the estimates do not depend on the error options
                     for i, (f, correlated) in enumerate(errors):
                         part.sigma, part.correlated = base * f, correlated
-                        correct, cost, _ = part.run(held_out, FIT_LAMBDAS, seed)
+                        correct, cost, _ = part.run(held_out, FIT_LAMBDAS, seed, memo)
                         aiq[k, i] += curve_aiq(held_out.label, held_out.cost, correct, cost) / len(folds)
             k, i = np.unravel_index(int(np.argmax(aiq)), aiq.shape)
             best = (answer_models[k], *errors[i])
@@ -277,6 +277,13 @@ class CascadeRouter:
 
     def quality(self, view: AnswerView, run: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(n, m) estimated P(correct) and its standard deviation for every pool strategy given the run sets."""
+        q, foreign = self._estimates(view, run)
+        sd = self._deviations(run[:, self.pool])
+        sd[foreign] = 0.0
+        return q, sd
+
+    def _estimates(self, view: AnswerView, run: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(n, m) estimated P(correct) given the run sets, and (n,) whether the task fell back to the prior."""
         pool = self.pool
         plurality = _plurality_agreement(view, run)
         q = np.column_stack([predict_logistic(mod, quality_features(view, run, pos, j, pool, plurality, self.answer_model))
@@ -285,21 +292,27 @@ class CascadeRouter:
         # before any run the question-only router's own P(correct): its calibration across strategies beat
         # a refit of it on validation (a small split refits worse; RouterBench has 275 validation tasks)
         q[n_run == 0] = view.prob[np.ix_(n_run == 0, pool)]
-        ran = run[:, pool]
-        others = np.clip(n_run[:, None] - ran, 0, len(pool))
-        sd = self.sigma[np.arange(len(pool))[None, :], others, ran.astype(int)]
+        foreign = np.zeros(view.n_tasks, dtype=bool)
         if self.formats is not None:
             # an answer of a format never fitted on (code where training saw only option letters): the answer
             # signals learned there do not transfer, so the prior alone, known exactly (no further run changes it)
             foreign = self.formats.unseen(view, run)
             q[foreign] = view.prob[np.ix_(foreign, pool)]
-            sd[foreign] = 0.0
-        return q, sd
+        return q, foreign
 
-    def run(self, view: AnswerView, lambdas: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per lambda, per task: (correct, cost, strategies run), each (len(lambdas), n)."""
+    def _deviations(self, ran: np.ndarray) -> np.ndarray:
+        """(n, m) the estimates' standard deviations given the run sets `ran` ((n, m), pool order)."""
+        n_run = ran.sum(axis=1)
+        others = np.clip(n_run[:, None] - ran, 0, len(self.pool))
+        return self.sigma[np.arange(len(self.pool))[None, :], others, ran.astype(int)]
+
+    def run(self, view: AnswerView, lambdas: np.ndarray, seed: int = 0,
+            memo: "QualityMemo | None" = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per lambda, per task: (correct, cost, strategies run), each (len(lambdas), n). `memo`: the estimates
+        already computed on this view by these quality models (shared by runs that vary only the uncertainty)."""
         n = view.n_tasks
         pool, m = self.pool, len(self.pool)
+        memo = QualityMemo() if memo is None else memo
         members, masks = supermodels(m, self.max_depth)  # (M, depth) positions (m = none), (M, m) membership
         size = masks.sum(axis=1)
         uncertain = bool(self.sigma.any())  # without uncertainty E[max] is the max of the estimates
@@ -309,11 +322,24 @@ class CascadeRouter:
         pred_cost = np.nan_to_num(view.pred_cost[:, pool]) / self.cost_scale  # (n, m)
         mask_cost = pred_cost @ masks.T  # (n, M)
 
-        def expected_max(sub: AnswerView, run: np.ndarray) -> np.ndarray:
-            q, sd = self.quality(sub, run)
-            n_run = run[:, pool].sum(axis=1)
-            em = np.empty((sub.n_tasks, len(masks)))
-            for c in range(0, sub.n_tasks, CHUNK):
+        def estimates(tasks: np.ndarray, ran: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """quality() at distinct (task, run set) states, `ran` (k, m) in pool order; each state computed once."""
+            keys = tasks * (1 << m) + run_set_codes(ran)
+            new = ~memo.find(keys)[0]
+            if new.any():
+                run = np.zeros((int(new.sum()), view.prob.shape[1]), dtype=bool)
+                run[:, pool] = ran[new]
+                memo.add(keys[new], *self._estimates(_rows(view, tasks[new]), run))
+            pos = memo.find(keys)[1]
+            sd = self._deviations(ran)
+            sd[memo.foreign[pos]] = 0.0
+            return memo.q[pos], sd
+
+        def expected_max(tasks: np.ndarray, ran: np.ndarray) -> np.ndarray:
+            q, sd = estimates(tasks, ran)
+            n_run = ran.sum(axis=1)
+            em = np.empty((len(tasks), len(masks)))
+            for c in range(0, len(tasks), CHUNK):
                 qc, sc = q[c:c + CHUNK], sd[c:c + CHUNK]
                 if not uncertain:
                     em[c:c + CHUNK] = _expected_max(qc[:, :, None], members)
@@ -326,12 +352,10 @@ class CascadeRouter:
             return em
 
         def at_states(tasks: np.ndarray, ran: np.ndarray, fn) -> tuple[np.ndarray, np.ndarray]:
-            """fn(view rows, run sets) once per distinct (task, run set) among the rows, and each row's index."""
+            """fn(tasks, run sets) once per distinct (task, run set) among the rows, and each row's index."""
             key = tasks * (1 << m) + run_set_codes(ran)
             _, first, inv = np.unique(key, return_index=True, return_inverse=True)
-            run = np.zeros((len(first), view.prob.shape[1]), dtype=bool)
-            run[:, pool] = ran[first]
-            return fn(_rows(view, tasks[first]), run), inv.reshape(-1)
+            return fn(tasks[first], ran[first]), inv.reshape(-1)
 
         # every lambda's cascade advances together, step by step: the lambdas share most of their states
         lambdas = np.asarray(lambdas, dtype=float)
@@ -343,7 +367,7 @@ class CascadeRouter:
             if li.size == 0:
                 break
             r = ran[li, ti]
-            em, em_row = ((expected_max(view, np.zeros((n, view.prob.shape[1]), dtype=bool)), ti) if step == 0
+            em, em_row = ((expected_max(np.arange(n), np.zeros((n, m), dtype=bool)), ti) if step == 0
                           else at_states(ti, r, expected_max))
             valid, valid_row = _extensions(r, masks)
             for c in range(0, len(li), ROW_BLOCK):
@@ -359,13 +383,37 @@ class CascadeRouter:
         ti = np.tile(np.arange(n), n_lam)
         # the answer: the run strategy of highest estimate, once per distinct final state
         best_run, state = at_states(ti, ran.reshape(-1, m),
-                                    lambda sub, run: np.argmax(np.where(run[:, pool], self.quality(sub, run)[0],
-                                                                        -np.inf), axis=1))
+                                    lambda tasks, r: np.argmax(np.where(r, estimates(tasks, r)[0], -np.inf), axis=1))
         pick = np.asarray(pool)[best_run[state]]
         correct = view.label[ti, pick].reshape(n_lam, n)
         total = (np.nan_to_num(view.cost[:, pool])[None] * ran).sum(axis=2)
         steps = ran.sum(axis=2)
         return correct, total, steps
+
+
+class QualityMemo:
+    """Quality estimates already computed for (task, run set) states of one view, by one router's quality models:
+    keys (task * 2^m + run-set code) kept sorted, with each state's (m,) estimates and fallback flag."""
+
+    def __init__(self) -> None:
+        self.keys = np.zeros(0, dtype=np.int64)
+        self.q = np.zeros((0, 0))
+        self.foreign = np.zeros(0, dtype=bool)
+
+    def find(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(whether each key is known, its row where it is)."""
+        if not len(self.keys):
+            return np.zeros(len(keys), dtype=bool), np.zeros(len(keys), dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        return self.keys[pos] == keys, pos
+
+    def add(self, keys: np.ndarray, q: np.ndarray, foreign: np.ndarray) -> None:
+        """Record new (distinct, unknown) states."""
+        keys = np.concatenate([self.keys, keys])
+        order = np.argsort(keys, kind="stable")
+        self.keys = keys[order]
+        self.q = np.concatenate([self.q.reshape(-1, q.shape[1]), q])[order]
+        self.foreign = np.concatenate([self.foreign, foreign])[order]
 
 
 def curve_aiq(label: np.ndarray, cost: np.ndarray, correct_k: np.ndarray, cost_k: np.ndarray) -> float:

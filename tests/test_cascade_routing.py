@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from concur.answer_features import AnswerView
-from concur.cascade_routing import (LAMBDAS, MAX_POOL, CascadeRouter, _expected_max, _extensions, _plurality_agreement,
+from concur.cascade_routing import (LAMBDAS, MAX_POOL, CascadeRouter, QualityMemo, _expected_max, _extensions, _plurality_agreement,
                                     clipped_normal_cell_cdf, expected_max_independent, supermodels)
 from concur.errors import ConcurError
 from test_cascade import synthetic
@@ -318,3 +318,26 @@ def test_answers_of_a_format_never_fitted_on_fall_back_to_the_prior():
     assert all(np.array_equal(a, b) for a, b in zip(router.run(foreign, LAMBDAS), router.run(never, LAMBDAS)))
     router.formats = None  # without the fallback they do
     assert not all(np.array_equal(a, b) for a, b in zip(router.run(foreign, LAMBDAS), router.run(never, LAMBDAS)))
+
+
+def test_a_memo_shared_by_runs_that_vary_the_uncertainty_changes_no_outcome(monkeypatch):
+    val, test = synthetic(400, 0), synthetic(300, 1)
+    router = CascadeRouter.fit(val, repeats=1)
+    router.sigma = np.where(router.sigma > 0, router.sigma, 0.05)  # some uncertainty, so the options differ
+    lambdas = np.array([0.0, 0.003, 0.01, 0.05, 1e9])
+    calls = []
+    estimates = CascadeRouter._estimates
+    monkeypatch.setattr(CascadeRouter, "_estimates", lambda self, view, run: calls.append(len(run)) or
+                        estimates(self, view, run))
+    base, memo, fresh_rows, shared_rows = router.sigma.copy(), QualityMemo(), 0, 0
+    for factor, correlated in ((1.0, False), (0.25, True), (1.0, True)):
+        router.sigma, router.correlated = base * factor, correlated
+        calls.clear()
+        fresh = router.run(test, lambdas)
+        fresh_rows += sum(calls)
+        calls.clear()
+        shared = router.run(test, lambdas, memo=memo)
+        shared_rows += sum(calls)
+        assert all(np.array_equal(a, b) for a, b in zip(fresh, shared))
+    assert len(np.unique(memo.keys)) == len(memo.keys) == len(memo.q)
+    assert shared_rows < fresh_rows  # later runs found most states already estimated
