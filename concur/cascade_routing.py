@@ -278,9 +278,7 @@ class CascadeRouter:
     def quality(self, view: AnswerView, run: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(n, m) estimated P(correct) and its standard deviation for every pool strategy given the run sets."""
         q, foreign = self._estimates(view, run)
-        sd = self._deviations(run[:, self.pool])
-        sd[foreign] = 0.0
-        return q, sd
+        return q, self._deviations(run[:, self.pool], foreign)
 
     def _estimates(self, view: AnswerView, run: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(n, m) estimated P(correct) given the run sets, and (n,) whether the task fell back to the prior."""
@@ -300,11 +298,14 @@ class CascadeRouter:
             q[foreign] = view.prob[np.ix_(foreign, pool)]
         return q, foreign
 
-    def _deviations(self, ran: np.ndarray) -> np.ndarray:
-        """(n, m) the estimates' standard deviations given the run sets `ran` ((n, m), pool order)."""
+    def _deviations(self, ran: np.ndarray, foreign: np.ndarray) -> np.ndarray:
+        """(n, m) the estimates' standard deviations given the run sets `ran` ((n, m), pool order); 0 where the
+        task fell back to the prior (`foreign`, (n,))."""
         n_run = ran.sum(axis=1)
         others = np.clip(n_run[:, None] - ran, 0, len(self.pool))
-        return self.sigma[np.arange(len(self.pool))[None, :], others, ran.astype(int)]
+        sd = self.sigma[np.arange(len(self.pool))[None, :], others, ran.astype(int)]
+        sd[foreign] = 0.0
+        return sd
 
     def run(self, view: AnswerView, lambdas: np.ndarray, seed: int = 0,
             memo: "QualityMemo | None" = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -322,18 +323,19 @@ class CascadeRouter:
         pred_cost = np.nan_to_num(view.pred_cost[:, pool]) / self.cost_scale  # (n, m)
         mask_cost = pred_cost @ masks.T  # (n, M)
 
+        def state_keys(tasks: np.ndarray, ran: np.ndarray) -> np.ndarray:
+            return tasks * (1 << m) + run_set_codes(ran)  # one int64 per (task, run set): m <= MAX_POOL
+
         def estimates(tasks: np.ndarray, ran: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             """quality() at distinct (task, run set) states, `ran` (k, m) in pool order; each state computed once."""
-            keys = tasks * (1 << m) + run_set_codes(ran)
+            keys = state_keys(tasks, ran)
             new = ~memo.find(keys)[0]
             if new.any():
                 run = np.zeros((int(new.sum()), view.prob.shape[1]), dtype=bool)
                 run[:, pool] = ran[new]
                 memo.add(keys[new], *self._estimates(_rows(view, tasks[new]), run))
             pos = memo.find(keys)[1]
-            sd = self._deviations(ran)
-            sd[memo.foreign[pos]] = 0.0
-            return memo.q[pos], sd
+            return memo.q[pos], self._deviations(ran, memo.foreign[pos])
 
         def expected_max(tasks: np.ndarray, ran: np.ndarray) -> np.ndarray:
             q, sd = estimates(tasks, ran)
@@ -353,8 +355,7 @@ class CascadeRouter:
 
         def at_states(tasks: np.ndarray, ran: np.ndarray, fn) -> tuple[np.ndarray, np.ndarray]:
             """fn(tasks, run sets) once per distinct (task, run set) among the rows, and each row's index."""
-            key = tasks * (1 << m) + run_set_codes(ran)
-            _, first, inv = np.unique(key, return_index=True, return_inverse=True)
+            _, first, inv = np.unique(state_keys(tasks, ran), return_index=True, return_inverse=True)
             return fn(tasks[first], ran[first]), inv.reshape(-1)
 
         # every lambda's cascade advances together, step by step: the lambdas share most of their states
