@@ -138,9 +138,39 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, seed: int = 0) -> LogisticRegress
     return model
 
 
-def predict_logistic(model: LogisticRegression | float, x: np.ndarray) -> np.ndarray:
+@dataclass
+class OffsetLogistic:
+    """P(y) = sigmoid(x[:, 0] + x[:, 1:] @ coef): a logistic regression whose first column is a fixed offset
+    (coefficient 1, no intercept), so the model can only add to the offset's log-odds."""
+
+    coef: np.ndarray
+
+
+def fit_offset_logistic(x: np.ndarray, y: np.ndarray) -> OffsetLogistic:
+    """The OffsetLogistic of y on x, L2-penalised like `fit_logistic` (C = 1 on columns scaled to unit sd;
+    not centred, since there is no intercept to absorb a shift)."""
+    from scipy.optimize import minimize  # lazy: only fitting needs it
+
+    y = np.asarray(y, dtype=float)
+    offset, z = x[:, 0], x[:, 1:]
+    sd = z.std(0) + 1e-9
+    zs = z / sd
+
+    def objective(w: np.ndarray) -> tuple[float, np.ndarray]:
+        eta = offset + zs @ w
+        p = 0.5 * (1.0 + np.tanh(0.5 * eta))
+        loss = np.logaddexp(0.0, eta) - y * eta
+        return float(loss.sum() + 0.5 * w @ w), zs.T @ (p - y) + w
+
+    res = minimize(objective, np.zeros(z.shape[1]), jac=True, method="L-BFGS-B")
+    return OffsetLogistic(res.x / sd)
+
+
+def predict_logistic(model: LogisticRegression | OffsetLogistic | float, x: np.ndarray) -> np.ndarray:
     if isinstance(model, float):
         return np.full(len(x), model)
+    if isinstance(model, OffsetLogistic):
+        return 0.5 * (1.0 + np.tanh(0.5 * (x[:, 0] + x[:, 1:] @ model.coef)))
     mu, sd = model.scale_
     return model.predict_proba((x - mu) / sd)[:, 1]
 

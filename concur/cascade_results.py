@@ -78,6 +78,7 @@ def evaluate(val: AnswerView, test: AnswerView, routers: dict[str, Predictions],
     am = router.answer_model
     out["cascade_routing_answer_model"] = ("validation only" if am is None else "train answers"
                                            + (", subject interactions" if am.subjects is not None else ""))
+    out["cascade_routing_combination"] = router.combination
     add("cascade routing", a, c)
     out["cascade_routing_pool"] = [test.strategies[j] for j in router.pool]
     out["cascade_routing_steps"] = float(steps.mean())

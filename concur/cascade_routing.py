@@ -17,11 +17,14 @@ strategy, its own answer's parse, length and agreement with each other run strat
 agreement of each run strategy with the run strategies' plurality answer. With a training split's answers
 (the default in make results) this *answer model* is fitted on train over random run sets R, optionally with
 interactions of the task's subject (answer formats differ: code answers rarely agree, two-option ones often
-do), and a small logistic model on validation combines its logit with the prior's (the prior is in-sample on
-train, so only validation can weigh it); without one, a single model of the prior and the answer features is
-fitted on validation. Their uncertainty is a normal with the standard deviation of (estimate given R -
+do), and a small logistic model on validation joins it to the prior (the prior is in-sample on train, so only
+validation can weigh it), in one of two ways chosen on validation: "stack" weighs the prior's logit and the
+answer model's freely; "offset" keeps the prior's logit as it is and fits only how far to move it by the
+answer model's shift from its no-answer logit (two coefficients per strategy: the prior's calibration across
+strategies survives a small validation split); without one, a single model of the prior and the answer features
+is fitted on validation. Their uncertainty is a normal with the standard deviation of (estimate given R -
 estimate given every answer) on validation, per strategy, per number run and per whether j itself ran, times
-a factor; the factor and the subject interactions are chosen on validation by a two-fold cross-fit repeated
+a factor; the factor, the subject interactions and the combination are chosen on validation by a two-fold cross-fit repeated
 over five random halvings (a factor of 0 is the paper's ablation without uncertainty), and so is whether the
 strategies' errors are drawn independent or, as in the paper, correlated: their correlation matrix is that of
 the same deviations on validation, one per number of strategies run (the paper keeps one covariance per run
@@ -47,7 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr
 
-from .answer_features import AnswerFormats, AnswerView, fit_logistic, predict_logistic
+from .answer_features import AnswerFormats, AnswerView, fit_logistic, fit_offset_logistic, predict_logistic
 from .errors import ConcurError
 from .results_stats import hull_metrics
 
@@ -66,6 +69,9 @@ STATES_PER_TASK = 12  # random run sets per validation task for fitting the qual
 TRAIN_STATES_PER_TASK = 8  # random run sets per training task for fitting the answer models
 CV_REPEATS = 5  # random halvings of validation in the cross-fit that chooses the options (1: a single two-fold)
 SUBJECT_OPTIONS = (False, True)  # answer models without / with subject interactions, chosen on validation
+# how the validation-fitted quality model joins the prior and a train-fitted answer model, chosen on validation:
+# "stack" weighs both logits freely; "offset" keeps the prior's logit and adds the answer model's shift
+COMBINATIONS = ("stack", "offset")
 MIN_CORRELATION_ROWS = 200  # validation rows (task x run set) needed to estimate one correlation matrix
 
 
@@ -164,15 +170,25 @@ class AnswerModel:
 
 
 def quality_features(view: AnswerView, run: np.ndarray, pos: int, j: int, pool: list[int], plurality: np.ndarray,
-                     answer_model: AnswerModel | None) -> np.ndarray:
+                     answer_model: AnswerModel | None, combination: str = "stack",
+                     no_answer_logit: np.ndarray | None = None) -> np.ndarray:
     """The validation-fitted quality model's features: `state_features`, or with an answer model fitted on
-    train, the prior's logit (split by whether j ran), whether j ran, and the answer model's logit (once where
-    anything ran, once more where j did)."""
+    train, for the "stack" combination the prior's logit (split by whether j ran), whether j ran, and the answer
+    model's logit (once where anything ran, once more where j did); for "offset", the prior's logit (the fixed
+    offset of an OffsetLogistic) and the answer model's shift from its no-answer logit, split by whether j ran:
+    the prior's calibration across strategies is kept and only what the answers add is fitted.
+    `no_answer_logit`: the answer model's logit for j with nothing run, where the caller has it already."""
     if answer_model is None:
         return state_features(view, run, j, pool, plurality)
     ran = run[:, j].astype(float)
-    any_run = run[:, pool].any(axis=1).astype(float)
     prior, answers = _prior_logit(view, j), answer_model.logit(view, run, pos, j, pool, plurality)
+    if combination == "offset":
+        if no_answer_logit is None:
+            nothing = np.zeros_like(run)
+            no_answer_logit = answer_model.logit(view, nothing, pos, j, pool, nothing)
+        shift = answers - no_answer_logit
+        return np.column_stack([prior, (1 - ran) * shift, ran * shift])
+    any_run = run[:, pool].any(axis=1).astype(float)
     return np.column_stack([(1 - ran) * prior, ran * prior, ran, any_run * answers, ran * answers])
 
 
@@ -191,6 +207,7 @@ class CascadeRouter:
     max_depth: int = MAX_DEPTH
     sigma_scale: float = 1.0  # the factor applied to the fitted deviations (chosen on validation by `fit`)
     answer_model: AnswerModel | None = None  # fitted on train answers (None: quality models on validation only)
+    combination: str = "stack"  # how the quality models join the prior and the answer model (COMBINATIONS)
     # (answer models, error options) mean cross-fit AIQ on validation that chose them (None: nothing to choose)
     cross_fit_aiq: np.ndarray | None = None
     # the answer formats of the splits the estimates were fitted on; a task with an answer of another format
@@ -200,10 +217,11 @@ class CascadeRouter:
     @classmethod
     def fit(cls, val: AnswerView, pool: list[int] | None = None, seed: int = 0,
             scales: tuple[float, ...] = SIGMA_SCALES, train: AnswerView | None = None,
-            repeats: int = CV_REPEATS) -> "CascadeRouter":
+            repeats: int = CV_REPEATS, combinations: tuple[str, ...] = COMBINATIONS) -> "CascadeRouter":
         """Quality models and deviations fitted on `val` (with `train`, on top of answer models fitted on its
-        answers, with and without subject interactions where both splits have subjects). With several
-        candidates (answer models x deviation factors in `scales` x independent or correlated errors), the one
+        answers, with and without subject interactions where both splits have subjects, joined to the prior by
+        each of `combinations`). With several candidates ((answer model, combination) x deviation factors in
+        `scales` x independent or correlated errors), the one
         whose curve has the highest mean AIQ over a two-fold cross-fit on `val` (fit on one half, score on the
         other), repeated over `repeats` random halvings, is kept (`cross_fit_aiq`: the mean per candidate).
         A factor of 0 is the paper's ablation without uncertainty: E[max] becomes the max."""
@@ -214,13 +232,17 @@ class CascadeRouter:
         if len(pool) > MAX_POOL:
             raise ConcurError(f"cascade routing takes at most {MAX_POOL} strategies, got {len(pool)}; "
                               "pass a smaller pool")
+        if not combinations or set(combinations) - set(COMBINATIONS):
+            raise ConcurError(f"cascade routing's combinations must be among {COMBINATIONS}, got {combinations}")
         options = [False] if train is None or train.group is None or val.group is None else list(SUBJECT_OPTIONS)
         answer_models = [None] if train is None else [AnswerModel.fit(train, pool, o, seed) for o in options]
+        # without an answer model there is one quality model of the prior and the answers: nothing to join
+        candidates = [(am, c) for am in answer_models for c in (combinations if am is not None else ("stack",))]
         errors = [(float(f), correlated) for f in scales for correlated in ((False,) if f == 0 else (False, True))]
-        best = (answer_models[0], *errors[0])
+        best = (*candidates[0], *errors[0])
         aiq = None
-        if len(errors) * len(answer_models) > 1:
-            aiq = np.zeros((len(answer_models), len(errors)))
+        if len(errors) * len(candidates) > 1:
+            aiq = np.zeros((len(candidates), len(errors)))
             folds = []
             for rep in range(repeats):  # a fresh halving each time: one split's AIQ is noisy on a small split
                 perm = np.random.default_rng(seed + rep).permutation(val.n_tasks)
@@ -228,24 +250,25 @@ class CascadeRouter:
                 folds += [halves, halves[::-1]]
             for a, b in folds:
                 held_out = _rows(val, b)
-                for k, am in enumerate(answer_models):
-                    part = cls._fit(_rows(val, a), pool, seed, am)
+                for k, (am, combination) in enumerate(candidates):
+                    part = cls._fit(_rows(val, a), pool, seed, am, combination)
                     base, memo = part.sigma, QualityMemo()  # the estimates do not depend on the error options
                     for i, (f, correlated) in enumerate(errors):
                         part.sigma, part.correlated = base * f, correlated
                         correct, cost, _ = part.run(held_out, FIT_LAMBDAS, seed, memo)
                         aiq[k, i] += curve_aiq(held_out.label, held_out.cost, correct, cost) / len(folds)
             k, i = np.unravel_index(int(np.argmax(aiq)), aiq.shape)
-            best = (answer_models[k], *errors[i])
-        router = cls._fit(val, pool, seed, best[0])
+            best = (*candidates[k], *errors[i])
+        router = cls._fit(val, pool, seed, best[0], best[1])
         router.cross_fit_aiq = aiq
         router.formats = AnswerFormats.of(val) if train is None else AnswerFormats.of(train, val)
-        router.sigma_scale, router.correlated = best[1], best[2]
-        router.sigma = router.sigma * best[1]
+        router.sigma_scale, router.correlated = best[2], best[3]
+        router.sigma = router.sigma * best[2]
         return router
 
     @classmethod
-    def _fit(cls, val: AnswerView, pool: list[int], seed: int, answer_model: AnswerModel | None = None) -> "CascadeRouter":
+    def _fit(cls, val: AnswerView, pool: list[int], seed: int, answer_model: AnswerModel | None = None,
+             combination: str = "stack") -> "CascadeRouter":
         n, s = val.prob.shape
         m = len(pool)
         runs = _random_run_sets(n, s, pool, STATES_PER_TASK, np.random.default_rng(seed))
@@ -253,8 +276,13 @@ class CascadeRouter:
         models, sigma = [], np.full((m, m + 1, 2), np.nan)
         deviations = np.zeros((len(runs) - 1, n, m))  # per run set: estimate given it - estimate given every answer
         for pos, j in enumerate(pool):
-            feats = [quality_features(val, r, pos, j, pool, pl, answer_model) for r, pl in zip(runs, plurality)]
-            model = fit_logistic(np.vstack(feats), np.tile(val.label[:, j], len(runs)), seed)
+            base = None
+            if combination == "offset" and answer_model is not None:  # once, not once per run set
+                base = answer_model.logit(val, np.zeros_like(runs[0]), pos, j, pool, np.zeros_like(runs[0]))
+            feats = [quality_features(val, r, pos, j, pool, pl, answer_model, combination, base)
+                     for r, pl in zip(runs, plurality)]
+            x, y = np.vstack(feats), np.tile(val.label[:, j], len(runs))
+            model = fit_offset_logistic(x, y) if combination == "offset" else fit_logistic(x, y, seed)
             models.append(model)
             q_full = predict_logistic(model, feats[-1])
             for si, (r, f) in enumerate(zip(runs[:-1], feats[:-1])):
@@ -273,7 +301,8 @@ class CascadeRouter:
         n_run = np.stack([r[:, pool].sum(axis=1) for r in runs[:-1]])
         factor = error_correlation_factors(deviations.reshape(-1, m), n_run.reshape(-1), m)
         cost_scale = float(np.nanmean(val.cost[:, pool[-1]]) or 1.0)
-        return cls(pool, models, sigma, cost_scale, correlation_factor=factor, answer_model=answer_model)
+        return cls(pool, models, sigma, cost_scale, correlation_factor=factor, answer_model=answer_model,
+                   combination=combination)
 
     def quality(self, view: AnswerView, run: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(n, m) estimated P(correct) and its standard deviation for every pool strategy given the run sets."""
@@ -284,7 +313,8 @@ class CascadeRouter:
         """(n, m) estimated P(correct) given the run sets, and (n,) whether the task fell back to the prior."""
         pool = self.pool
         plurality = _plurality_agreement(view, run)
-        q = np.column_stack([predict_logistic(mod, quality_features(view, run, pos, j, pool, plurality, self.answer_model))
+        q = np.column_stack([predict_logistic(mod, quality_features(view, run, pos, j, pool, plurality,
+                                                                    self.answer_model, self.combination))
                              for pos, (mod, j) in enumerate(zip(self.models, pool))])
         n_run = run[:, pool].sum(axis=1)
         # before any run the question-only router's own P(correct): its calibration across strategies beat

@@ -425,12 +425,14 @@ METHOD_NOTES = """\
 """
 
 
-def _answer_model_text(kind: str) -> str:
+def _answer_model_text(kind: str, combination: str = "stack") -> str:
     if kind == "validation only":
         return "the prior and the answers, fitted on validation"
     subj = "with" if "subject" in kind else "without"
-    return (f"answer models fitted on the train split's answers ({subj} subject interactions, chosen on validation) "
-            "combined with the prior on validation")
+    joined = ("added to the prior's logit as a shift fitted on validation (the prior's calibration kept)"
+              if combination == "offset" else "combined with the prior on validation (both logits weighed freely)")
+    return (f"answer models fitted on the train split's answers ({subj} subject interactions) {joined}; both "
+            "choices made on validation")
 
 
 def _error_model_text(cs: dict[str, Any]) -> str:
@@ -443,12 +445,14 @@ def _cascade_lines(cs: dict[str, Any], png: str | None = None) -> list[str]:
     """Routing on the models' answers (concur/cascade_results.py): AIQ of the cascades beside the question-only
     routers, their paired differences to the best of those, and the AUROC diagnostics."""
     best = cs["best_question_only"]
+    estimates = _answer_model_text(cs.get("cascade_routing_answer_model", "validation only"),
+                                   cs.get("cascade_routing_combination", "stack"))
     L = [f"**Routing on the models' answers** (`concur/cascade_routing.py`, `concur/cascade.py`; seed-0 predictions; "
          f"prior: **{cs['prior']}**, the question-only router of highest validation AIQ on gold labels; stop and "
          f"quality models fitted on validation; {cs['n_test']} test tasks, paired bootstrap). A cascade pays for every "
          f"strategy it runs. Cascade routing (Dekoninck et al.) chooses supermodels of up to three of all "
          f"{len(cs['cascade_routing_pool'])} strategies, its quality estimates from "
-         f"{_answer_model_text(cs.get('cascade_routing_answer_model', 'validation only'))}, with the uncertainty "
+         f"{estimates}, with the uncertainty "
          f"factor {cs['cascade_routing_sigma_scale']:g}{_error_model_text(cs)} chosen on validation, and ran "
          f"{cs['cascade_routing_steps']:.2f} strategies per task on average over its cost-weight sweep; the "
          f"learned chain cascade runs {' -> '.join(cs['chain'])}; the routed cascade escalates the prior's pick to "

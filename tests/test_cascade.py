@@ -223,3 +223,28 @@ def test_answer_formats_tell_a_closed_vocabulary_from_open_ended_answers():
     assert not opened.unseen(test).any()
     with pytest.raises(ConcurError, match="same strategies"):
         AnswerFormats.of(_with_answers(base, letters), dataclasses.replace(base, strategies=["s1_d", "s0_d"]))
+
+
+def test_offset_logistic_keeps_its_offset_and_fits_only_what_the_other_columns_add():
+    from concur.answer_features import OffsetLogistic, fit_offset_logistic, predict_logistic
+
+    rng = np.random.default_rng(0)
+    n = 20000
+    offset = rng.normal(0, 1.5, n)
+    signal, noise = rng.normal(0, 1, n), rng.normal(0, 1, n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(offset + 0.8 * signal)))).astype(float)
+    model = fit_offset_logistic(np.column_stack([offset, signal, noise]), y)
+    assert isinstance(model, OffsetLogistic)
+    assert abs(model.coef[0] - 0.8) < 0.08 and abs(model.coef[1]) < 0.05
+    # columns that carry nothing leave the offset's probabilities as they are (no intercept to refit them)
+    blank = fit_offset_logistic(np.column_stack([offset, np.zeros(n)]), y)
+    x = np.column_stack([offset, np.zeros(n)])
+    assert np.allclose(predict_logistic(blank, x), 1 / (1 + np.exp(-offset)))
+    # on few rows: the minimum of the log-loss plus the L2 penalty on unit-sd columns (its gradient vanishes)
+    x, t = np.column_stack([offset, 3.0 * signal])[:40], y[:40]
+    few = fit_offset_logistic(x, t)
+    sd = x[:, 1].std() + 1e-9
+    w = few.coef[0] * sd
+    p = predict_logistic(few, x)
+    assert np.allclose(p, 1 / (1 + np.exp(-(x[:, 0] + few.coef[0] * x[:, 1]))))
+    assert abs((x[:, 1] / sd) @ (p - t) + w) < 1e-4

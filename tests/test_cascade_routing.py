@@ -341,3 +341,40 @@ def test_a_memo_shared_by_runs_that_vary_the_uncertainty_changes_no_outcome(monk
         assert all(np.array_equal(a, b) for a, b in zip(fresh, shared))
     assert len(np.unique(memo.keys)) == len(memo.keys) == len(memo.q)
     assert shared_rows < fresh_rows  # later runs found most states already estimated
+
+
+def test_the_offset_combination_is_a_validation_choice_and_adds_to_the_prior_logit():
+    from concur.answer_features import OffsetLogistic
+    from concur.cascade_routing import _prior_logit
+
+    train, val, test = (_with_subjects(synthetic(n, k), k) for n, k in ((800, 2), (300, 0), (300, 1)))
+    both = CascadeRouter.fit(val, train=train, combinations=("stack", "offset"), repeats=1)
+    # rows: (answer model without, with subject interactions) x (stack, offset); columns: error options
+    assert both.cross_fit_aiq.shape == (4, 5)
+    k = int(np.argmax(both.cross_fit_aiq.max(axis=1)))
+    assert both.combination == ("stack", "offset")[k % 2]
+    assert (both.answer_model.subjects is not None) == (k >= 2)
+    offset = CascadeRouter.fit(val, train=train, combinations=("offset",), repeats=1)
+    assert offset.combination == "offset" and all(isinstance(m, OffsetLogistic) for m in offset.models)
+    # estimates: the prior's logit plus the fitted shift of what the answers say, never a refit of the prior
+    run = np.zeros(test.prob.shape, dtype=bool)
+    run[:, offset.pool[0]] = True
+    q, _ = offset.quality(test, run)
+    nothing = np.zeros_like(run)
+    for pos, j in enumerate(offset.pool):
+        pl = _plurality_agreement(test, run)
+        shift = (offset.answer_model.logit(test, run, pos, j, offset.pool, pl)
+                 - offset.answer_model.logit(test, nothing, pos, j, offset.pool, nothing))
+        ran = run[:, j].astype(float)
+        expect = _prior_logit(test, j) + offset.models[pos].coef @ np.vstack([(1 - ran) * shift, ran * shift])
+        assert np.allclose(q[:, pos], 1 / (1 + np.exp(-expect)))
+    # the answers still help, and the guarantees hold
+    full = np.zeros(test.prob.shape, dtype=bool)
+    full[:, offset.pool] = True
+    y = test.label[:, offset.pool]
+    assert np.mean((offset.quality(test, full)[0] - y) ** 2) < np.mean((offset.quality(test, nothing)[0] - y) ** 2)
+    correct, cost, steps = offset.run(test, np.array([0.0, 1e9]))
+    assert (steps[1] == 1).all() and (cost >= 0).all()
+    assert CascadeRouter.fit(val, combinations=("stack", "offset"), repeats=1).combination == "stack"  # no train answers
+    with pytest.raises(ConcurError, match="combinations"):
+        CascadeRouter.fit(val, train=train, combinations=("mean",))
