@@ -138,6 +138,10 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, seed: int = 0) -> LogisticRegress
     return model
 
 
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))  # overflow-free logistic
+
+
 @dataclass
 class OffsetLogistic:
     """P(y) = sigmoid(x[:, 0] + x[:, 1:] @ coef): a logistic regression whose first column is a fixed offset
@@ -158,7 +162,7 @@ def fit_offset_logistic(x: np.ndarray, y: np.ndarray) -> OffsetLogistic:
 
     def objective(w: np.ndarray) -> tuple[float, np.ndarray]:
         eta = offset + zs @ w
-        p = 0.5 * (1.0 + np.tanh(0.5 * eta))
+        p = _sigmoid(eta)
         loss = np.logaddexp(0.0, eta) - y * eta
         return float(loss.sum() + 0.5 * w @ w), zs.T @ (p - y) + w
 
@@ -170,7 +174,7 @@ def predict_logistic(model: LogisticRegression | OffsetLogistic | float, x: np.n
     if isinstance(model, float):
         return np.full(len(x), model)
     if isinstance(model, OffsetLogistic):
-        return 0.5 * (1.0 + np.tanh(0.5 * (x[:, 0] + x[:, 1:] @ model.coef)))
+        return _sigmoid(x[:, 0] + x[:, 1:] @ model.coef)
     mu, sd = model.scale_
     return model.predict_proba((x - mu) / sd)[:, 1]
 

@@ -24,8 +24,8 @@ answer model's shift from its no-answer logit (two coefficients per strategy: th
 strategies survives a small validation split); without one, a single model of the prior and the answer features
 is fitted on validation. Their uncertainty is a normal with the standard deviation of (estimate given R -
 estimate given every answer) on validation, per strategy, per number run and per whether j itself ran, times
-a factor; the factor, the subject interactions and the combination are chosen on validation by a two-fold cross-fit repeated
-over five random halvings (a factor of 0 is the paper's ablation without uncertainty), and so is whether the
+a factor; the factor, the subject interactions and the combination are chosen on validation by a two-fold
+cross-fit repeated over five random halvings (a factor of 0 is the paper's ablation without uncertainty), and so is whether the
 strategies' errors are drawn independent or, as in the paper, correlated: their correlation matrix is that of
 the same deviations on validation, one per number of strategies run (the paper keeps one covariance per run
 set; with 10-11 strategies most sets are never sampled). The supermodel's expected maximum of its members'
@@ -168,6 +168,11 @@ class AnswerModel:
         q = np.clip(predict_logistic(self.models[pos], self.features(view, run, j, pool, plurality)), 1e-4, 1 - 1e-4)
         return np.log(q / (1 - q))
 
+    def no_answer_logit(self, view: AnswerView, pos: int, j: int, pool: list[int]) -> np.ndarray:
+        """`logit` with nothing run: the base rate the answers shift from (per subject with interactions)."""
+        nothing = np.zeros(view.prob.shape, dtype=bool)
+        return self.logit(view, nothing, pos, j, pool, nothing)
+
 
 def quality_features(view: AnswerView, run: np.ndarray, pos: int, j: int, pool: list[int], plurality: np.ndarray,
                      answer_model: AnswerModel | None, combination: str = "stack",
@@ -184,8 +189,7 @@ def quality_features(view: AnswerView, run: np.ndarray, pos: int, j: int, pool: 
     prior, answers = _prior_logit(view, j), answer_model.logit(view, run, pos, j, pool, plurality)
     if combination == "offset":
         if no_answer_logit is None:
-            nothing = np.zeros_like(run)
-            no_answer_logit = answer_model.logit(view, nothing, pos, j, pool, nothing)
+            no_answer_logit = answer_model.no_answer_logit(view, pos, j, pool)
         shift = answers - no_answer_logit
         return np.column_stack([prior, (1 - ran) * shift, ran * shift])
     any_run = run[:, pool].any(axis=1).astype(float)
@@ -208,7 +212,8 @@ class CascadeRouter:
     sigma_scale: float = 1.0  # the factor applied to the fitted deviations (chosen on validation by `fit`)
     answer_model: AnswerModel | None = None  # fitted on train answers (None: quality models on validation only)
     combination: str = "stack"  # how the quality models join the prior and the answer model (COMBINATIONS)
-    # (answer models, error options) mean cross-fit AIQ on validation that chose them (None: nothing to choose)
+    # ((answer model, combination) candidates, error options) mean cross-fit AIQ on validation that chose them
+    # (None: nothing to choose)
     cross_fit_aiq: np.ndarray | None = None
     # the answer formats of the splits the estimates were fitted on; a task with an answer of another format
     # falls back to the prior (None: never)
@@ -278,7 +283,7 @@ class CascadeRouter:
         for pos, j in enumerate(pool):
             base = None
             if combination == "offset" and answer_model is not None:  # once, not once per run set
-                base = answer_model.logit(val, np.zeros_like(runs[0]), pos, j, pool, np.zeros_like(runs[0]))
+                base = answer_model.no_answer_logit(val, pos, j, pool)
             feats = [quality_features(val, r, pos, j, pool, pl, answer_model, combination, base)
                      for r, pl in zip(runs, plurality)]
             x, y = np.vstack(feats), np.tile(val.label[:, j], len(runs))
