@@ -78,7 +78,7 @@ SCHEMA: dict[str, Any] = {
         "hidden_dim": ((int,), 100),
         "lr": (NUMBER, 3e-4),
         # the cost regressors' learning rate (lr is the classifiers'): at 1e-3 they stop in about half the
-        # epochs of 3e-4 with the same validation AIQ, and they were the long pole of training (README)
+        # epochs of 3e-4 with the same validation AIQ, and they were the long pole of training (docs/MEASUREMENTS.md)
         "cost_lr": (NUMBER, 1e-3),
         "weight_decay": (NUMBER, 1e-2),
         "batch_size": ((int,), 128),
