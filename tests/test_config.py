@@ -26,6 +26,21 @@ def test_defaults_filled_and_sections_accessible():
     assert cfg.strategies is None
 
 
+
+def test_reference_preset_restores_the_papers_schedule_unless_a_key_is_set():
+    from concur.config import REFERENCE_PREDICTOR
+
+    default = parse_config(dict(BASE), "/tmp").predictor
+    reference = parse_config({**BASE, "predictor": {"preset": "reference"}}, "/tmp").predictor
+    for key, value in REFERENCE_PREDICTOR.items():
+        assert reference[key] == value, key
+    # the paper stops after 5 evaluations without improvement (every 3 epochs); the default stops after 4 (every epoch)
+    assert (reference["patience"], reference["eval_every"]) == (5, 3)
+    assert (default["patience"], default["eval_every"]) == (4, 1)
+    mixed = parse_config({**BASE, "predictor": {"preset": "reference", "patience": 2}}, "/tmp").predictor
+    assert mixed["patience"] == 2 and mixed["batch_size"] == REFERENCE_PREDICTOR["batch_size"]
+
+
 def test_overrides_kept():
     cfg = parse_config({**BASE, "seed": 5, "embedding": {"batch_size": 8}, "strategies": ["a_b"]}, "/tmp")
     assert cfg.seed == 5 and cfg.embedding.batch_size == 8 and cfg.embedding.device == "auto"
