@@ -516,7 +516,7 @@ def _ood_cascade_lines(results: list[dict[str, Any]]) -> list[str]:
         pd = cs["cascade_routing_minus_prior"]
         L.append(f"| {res['name']} | {cs['prior']} | {best} | {_f(cs['aiq'][best], 4)} | "
                  f"{_f(cs['aiq']['cascade routing'], 4)} | {d['diff']:+.4f}{_ci(d['ci'], 4)} | "
-                 f"{rd['diff']:+.4f}{_ci(rd['ci'], 4)} | {defaults['diff']:+.4f}{_ci(defaults['ci'], 4)} | "
+                 f"{rd['diff']:+.4f}{_ci(rd['ci'], 4)} | {pd['diff']:+.4f}{_ci(pd['ci'], 4)} | "
                  f"{cs['cascade_routing_steps']:.2f} | {_unseen_format_cell(cs)} |")
     return L + ["A task's answer is of an unseen format when a strategy gave a parsed answer outside the closed set "
                 "of answers it gave on train and validation (option letters), where those splits had no open-ended "

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from concur.report import _continual_lines, _minus_prior_text, _on_log_axis
+from concur.report import _continual_lines, _minus_prior_text, _on_log_axis, _ood_cascade_lines, _sci
 
 
 def test_hulls_are_drawn_along_their_linear_interpolation_on_a_log_cost_axis():
@@ -42,3 +42,19 @@ def test_cascade_text_says_what_the_answers_add_and_how_validation_ranks_the_rou
     assert "the prior, first on validation (0.5300), ranks 3 on test" in text
     assert "the three best on test rank 3 (c, 0.5100), 4 (d, 0.5000), 1 (a, 0.5300) on validation" in text
     assert "n/a" in _minus_prior_text({**cs, "val_test_rank_correlation": None})
+
+
+def test_ood_cascade_row_shows_each_difference_in_its_own_column():
+    cs = {"prior": "ensemble", "best_question_only": "shared", "n_test": 100,
+          "aiq": {"shared": 0.5051, "cascade routing": 0.5080},
+          "cascade_routing_minus_best": {"diff": 0.0029, "ci": [-0.0027, 0.0100]},
+          "routed_minus_best": {"diff": -0.0085, "ci": [-0.0145, -0.0014]},
+          "cascade_routing_minus_prior": {"diff": 0.0197, "ci": [0.0148, 0.0236]},
+          "cascade_routing_steps": 1.15, "cascade_routing_unseen_format": 3}
+    row = [line for line in _ood_cascade_lines([{"name": "mmlu_pro_ood", "cascades": cs}]) if "mmlu_pro_ood" in line]
+    assert row == ["| mmlu_pro_ood | ensemble | shared | 0.5051 | 0.5080 | +0.0029 [-0.0027, 0.0100] | "
+                   "-0.0085 [-0.0145, -0.0014] | +0.0197 [0.0148, 0.0236] | 1.15 | 3 of 100 |"]
+
+
+def test_learning_rates_are_written_as_the_readme_writes_them():
+    assert (_sci(3e-4), _sci(1e-3), _sci(2e-5)) == ("3e-4", "1e-3", "2e-5")
