@@ -34,6 +34,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
+from concur.config import SCHEMA  # noqa: E402
+
+CONFIG_DEFAULTS = {key: spec[1] for key, spec in SCHEMA["predictor"].items()}
+
 
 def _run(job: tuple[Path, float, float, int, int, Path]) -> dict:
     data, lr, cost_lr, patience, seed, work = job
@@ -89,9 +93,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_job_arguments(ap)
     ap.add_argument("--cost_lr", type=float, nargs="+", default=[3e-4, 1e-3, 3e-3])
-    ap.add_argument("--lr", type=float, nargs="+", default=[3e-4],
+    ap.add_argument("--lr", type=float, nargs="+", default=[CONFIG_DEFAULTS["lr"]],
                     help="the classifiers' learning rates (default: %(default)s, the config default)")
-    ap.add_argument("--patience", type=int, nargs="+", default=[5],
+    ap.add_argument("--patience", type=int, nargs="+", default=[CONFIG_DEFAULTS["patience"]],
                     help="early-stopping patience in evaluations (default: %(default)s, the config default)")
     args = ap.parse_args()
     check_data_folders(args.data)

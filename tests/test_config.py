@@ -26,7 +26,6 @@ def test_defaults_filled_and_sections_accessible():
     assert cfg.strategies is None
 
 
-
 def test_reference_preset_restores_the_papers_schedule_unless_a_key_is_set():
     from concur.config import REFERENCE_PREDICTOR
 
